@@ -1,0 +1,527 @@
+//! Performing the requests of one command line: the plan (URL, method, headers, body), the
+//! client, the workers, and the `result` of every request.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use httptrace::dns::{HostsResolver, Resolve, StaticResolver, SystemResolver};
+use httptrace::{Body, Client, ConnInfo, RequestTraceExt};
+use serde_json::Value;
+
+use crate::args::{DnsMode, EventsFormat, RequestArgs};
+use crate::events::{error_chain, Event, Recorder, Sink};
+use crate::hooks::{self, HookOptions};
+use crate::human;
+
+/// A command-line problem found before anything is sent (exit code 2), or a failure (1).
+#[derive(Debug)]
+pub enum Fail {
+    /// Bad arguments.
+    Usage(String),
+    /// Something went wrong at run time.
+    Runtime(String),
+}
+
+/// How results are shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Status line, connection facts and phases for a person.
+    Human {
+        /// Also list every hook and the response headers.
+        verbose: bool,
+    },
+    /// One JSON summary per request.
+    Json,
+    /// NDJSON hook events.
+    Events(EventsFormat),
+}
+
+/// Where the response body goes.
+#[derive(Clone, Debug)]
+pub enum BodyOut {
+    /// Discarded (counted only).
+    Discard,
+    /// Written to stdout.
+    Stdout,
+    /// Written to this file (request 0 only).
+    File(PathBuf),
+}
+
+/// Everything needed to build each request.
+#[derive(Debug)]
+pub struct Plan {
+    /// Target URL.
+    pub url: Uri,
+    /// Method.
+    pub method: Method,
+    /// Header fields in command-line order.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Request body, if any.
+    pub body: Option<Bytes>,
+    /// Number of requests.
+    pub repeat: usize,
+    /// Concurrent workers.
+    pub concurrency: usize,
+    /// Output mode.
+    pub mode: Mode,
+    /// Body destination.
+    pub body_out: BodyOut,
+    /// Hook behaviour.
+    pub hooks: HookOptions,
+}
+
+/// What became of one request.
+#[derive(Debug)]
+pub struct Outcome {
+    /// 0-based index.
+    pub req: usize,
+    /// When the request started (recorder clock).
+    pub start: Duration,
+    /// When the body was read to its end or the request failed.
+    pub end: Duration,
+    /// Final status, when a response arrived.
+    pub status: Option<StatusCode>,
+    /// Response version.
+    pub version: Option<Version>,
+    /// Response headers.
+    pub headers: Option<HeaderMap>,
+    /// The connection that served the response, when the client reported it.
+    pub conn: Option<ConnInfo>,
+    /// Body bytes read.
+    pub body_bytes: u64,
+    /// The error that ended the request, if any.
+    pub err: Option<String>,
+}
+
+/// Read `-d` / `--data-binary` data: a literal, `@FILE` or `@-` (stdin).
+fn read_data(arg: &str, strip_newlines: bool) -> Result<Vec<u8>, Fail> {
+    let Some(path) = arg.strip_prefix('@') else {
+        return Ok(arg.as_bytes().to_vec());
+    };
+    let mut data = if path == "-" {
+        let mut v = Vec::new();
+        io::stdin()
+            .read_to_end(&mut v)
+            .map_err(|e| Fail::Runtime(format!("reading data from stdin: {e}")))?;
+        v
+    } else {
+        std::fs::read(path).map_err(|e| Fail::Runtime(format!("reading {path}: {e}")))?
+    };
+    if strip_newlines {
+        data.retain(|b| *b != b'\r' && *b != b'\n');
+    }
+    Ok(data)
+}
+
+/// `Name: value` (or curl's `Name;` for an empty value).
+fn parse_header(h: &str) -> Result<(HeaderName, HeaderValue), Fail> {
+    let (name, value) = match h.split_once(':') {
+        Some((n, v)) => (n.trim(), v.trim()),
+        None => match h.trim().strip_suffix(';') {
+            Some(n) => (n.trim(), ""),
+            None => {
+                return Err(Fail::Usage(format!(
+                    "bad header {h:?}: expected `Name: value`"
+                )))
+            }
+        },
+    };
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| Fail::Usage(format!("bad header name in {h:?}")))?;
+    let value = HeaderValue::from_str(value)
+        .map_err(|_| Fail::Usage(format!("bad header value in {h:?}")))?;
+    Ok((name, value))
+}
+
+/// The URL, with `http://` assumed when no scheme is given (as curl does).
+fn parse_url(raw: &str) -> Result<Uri, Fail> {
+    let s = if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("http://{raw}")
+    };
+    let uri: Uri = s
+        .parse()
+        .map_err(|e| Fail::Usage(format!("bad URL {raw:?}: {e}")))?;
+    if uri.host().is_none() {
+        return Err(Fail::Usage(format!("bad URL {raw:?}: no host")));
+    }
+    Ok(uri)
+}
+
+fn secs(flag: &str, v: f64) -> Result<Duration, Fail> {
+    Duration::try_from_secs_f64(v)
+        .map_err(|_| Fail::Usage(format!("{flag} {v}: expected a number of seconds >= 0")))
+}
+
+/// Build the plan from the arguments.
+pub fn plan(a: &RequestArgs) -> Result<Plan, Fail> {
+    let url = parse_url(a.url.as_deref().unwrap_or_default())?;
+    let mut headers = a
+        .headers
+        .iter()
+        .map(|h| parse_header(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    let body = if !a.data.is_empty() {
+        let parts = a
+            .data
+            .iter()
+            .map(|d| read_data(d, true))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !headers.iter().any(|(n, _)| *n == CONTENT_TYPE) {
+            headers.push((
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            ));
+        }
+        Some(Bytes::from(parts.join(&b'&')))
+    } else if !a.data_binary.is_empty() {
+        let parts = a
+            .data_binary
+            .iter()
+            .map(|d| read_data(d, false))
+            .collect::<Result<Vec<_>, _>>()?;
+        Some(Bytes::from(parts.join(&b'&')))
+    } else {
+        None
+    };
+    let method = match &a.method {
+        Some(m) => Method::from_bytes(m.as_bytes())
+            .map_err(|_| Fail::Usage(format!("bad method {m:?}")))?,
+        None if body.is_some() => Method::POST,
+        None => Method::GET,
+    };
+    let mode = match (a.events, a.json) {
+        (Some(f), _) => Mode::Events(f),
+        (None, true) => Mode::Json,
+        (None, false) => Mode::Human { verbose: a.verbose },
+    };
+    let body_out = match &a.output {
+        None => BodyOut::Discard,
+        Some(p) if p.as_os_str() == "-" => {
+            if !matches!(mode, Mode::Human { .. }) {
+                return Err(Fail::Usage(
+                    "-o - would mix the body with the JSON on stdout; give a file name".into(),
+                ));
+            }
+            BodyOut::Stdout
+        }
+        Some(p) => BodyOut::File(p.clone()),
+    };
+    Ok(Plan {
+        url,
+        method,
+        headers,
+        body,
+        repeat: a.repeat as usize,
+        concurrency: a.concurrency as usize,
+        mode,
+        body_out,
+        hooks: HookOptions {
+            beyond_go: !matches!(mode, Mode::Events(EventsFormat::Ndjson)),
+            abort_on_1xx: a.abort_on_1xx,
+        },
+    })
+}
+
+/// `HOST:PORT:ADDR[,ADDR]...` (ADDR may be bracketed).
+fn parse_resolve(s: &str) -> Result<(String, Vec<std::net::IpAddr>), Fail> {
+    let bad = || Fail::Usage(format!("bad --resolve {s:?}: expected HOST:PORT:ADDR"));
+    let (host, rest) = s.split_once(':').ok_or_else(bad)?;
+    let (port, addrs) = rest.split_once(':').ok_or_else(bad)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    let addrs = addrs
+        .split(',')
+        .map(|a| {
+            a.trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .map_err(|_| bad())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((host.to_string(), addrs))
+}
+
+/// Build the client from the arguments.
+pub fn client(a: &RequestArgs) -> Result<Client, Fail> {
+    let mut b = Client::builder()
+        .keep_alive(!a.no_keepalive)
+        .max_idle_per_host(a.max_idle_per_host)
+        .expect_continue_timeout(Duration::from_millis(a.expect_100_timeout))
+        .max_redirects(if a.location { a.max_redirs } else { 0 });
+    if let Some(s) = a.connect_timeout {
+        b = b.connect_timeout(Some(secs("--connect-timeout", s)?));
+    }
+    if let Some(s) = a.max_time {
+        b = b.timeout(Some(secs("--max-time", s)?));
+    }
+    let base: Arc<dyn Resolve> = match a.dns {
+        DnsMode::System => Arc::new(SystemResolver::new()),
+        DnsMode::Hosts => Arc::new(HostsResolver::new()),
+    };
+    if a.resolve.is_empty() {
+        b = b.resolver_arc(base);
+    } else {
+        let mut r = StaticResolver::new(base);
+        for entry in &a.resolve {
+            let (host, addrs) = parse_resolve(entry)?;
+            r = r.add(&host, addrs);
+        }
+        b = b.resolver(r);
+    }
+    match a.proxy.as_deref() {
+        Some("") => b = b.no_proxy(),
+        Some(p) => b = b.proxy(p),
+        None => {}
+    }
+    if let Some(ca) = &a.cacert {
+        b = b.ca_file(ca.clone()).native_roots(false);
+    }
+    if a.insecure {
+        eprintln!("httptrace: warning: -k/--insecure: server certificates are not verified");
+        b = b.danger_accept_invalid_certs(true);
+    }
+    if a.http1_1 {
+        b = b.http1_only();
+    } else if a.http2_prior_knowledge {
+        b = b.http2_prior_knowledge();
+    }
+    b.build()
+        .map_err(|e| Fail::Runtime(format!("configuring the client: {}", error_chain(&e))))
+}
+
+struct Ctx {
+    plan: Plan,
+    client: Client,
+    rec: Arc<Recorder>,
+}
+
+/// Run the command line: returns the process exit code.
+pub async fn main(args: RequestArgs) -> Result<u8, Fail> {
+    let plan = plan(&args)?;
+    let client = client(&args)?;
+    let sink = match plan.mode {
+        Mode::Events(f) => Sink::Ndjson {
+            go_only: f == EventsFormat::Ndjson,
+        },
+        _ => Sink::Collect,
+    };
+    let rec = Arc::new(Recorder::new(sink));
+    let ctx = Arc::new(Ctx { plan, client, rec });
+    let next = Arc::new(AtomicUsize::new(0));
+    let workers = ctx.plan.concurrency.min(ctx.plan.repeat).max(1);
+    let mut handles = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let ctx = ctx.clone();
+        let next = next.clone();
+        handles.push(tokio::spawn(async move {
+            let mut outs = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= ctx.plan.repeat {
+                    break;
+                }
+                outs.push(one(&ctx, i).await);
+            }
+            outs
+        }));
+    }
+    let mut outcomes = Vec::with_capacity(ctx.plan.repeat);
+    let mut crashed = false;
+    for h in handles {
+        match h.await {
+            Ok(o) => outcomes.extend(o),
+            Err(e) => {
+                eprintln!("httptrace: a request worker failed: {e}");
+                crashed = true;
+            }
+        }
+    }
+    outcomes.sort_by_key(|o| o.req);
+    ctx.client.close_idle_connections();
+    if let Mode::Events(_) = ctx.plan.mode {
+        ctx.rec
+            .settle(Duration::from_millis(50), Duration::from_secs(1))
+            .await;
+        if let Err(e) = ctx.rec.flush() {
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                return Err(Fail::Runtime(format!("writing events: {e}")));
+            }
+        }
+    }
+    let failed = crashed || outcomes.iter().any(|o| o.err.is_some());
+    match ctx.plan.mode {
+        Mode::Human { verbose } => {
+            human::print_human(&ctx.plan, &outcomes, &ctx.rec.collected(), verbose)
+        }
+        Mode::Json => human::print_json(&ctx.plan, &outcomes, &ctx.rec.collected()),
+        Mode::Events(_) => {}
+    }
+    Ok(u8::from(failed))
+}
+
+/// Build request `i` with its trace.
+fn request(plan: &Plan, trace: httptrace::ClientTrace) -> Result<http::Request<Body>, String> {
+    let mut b = http::Request::builder()
+        .method(plan.method.clone())
+        .uri(plan.url.clone());
+    for (n, v) in &plan.headers {
+        b = b.header(n, v);
+    }
+    let body = match &plan.body {
+        Some(bytes) => Body::full(bytes.clone()),
+        None => Body::empty(),
+    };
+    b.body(body)
+        .map(|r| r.with_trace(trace))
+        .map_err(|e| format!("building the request: {e}"))
+}
+
+/// Perform request `i`, read its body, record its `result`.
+async fn one(ctx: &Ctx, i: usize) -> Outcome {
+    let rec = &ctx.rec;
+    let start = rec.now();
+    let mut out = Outcome {
+        req: i,
+        start,
+        end: start,
+        status: None,
+        version: None,
+        headers: None,
+        conn: None,
+        body_bytes: 0,
+        err: None,
+    };
+    let trace = hooks::trace(rec, i, ctx.plan.hooks);
+    let res = match request(&ctx.plan, trace) {
+        Ok(req) => ctx.client.execute(req).await.map_err(|e| error_chain(&e)),
+        Err(e) => Err(e),
+    };
+    match res {
+        Err(e) => out.err = Some(e),
+        Ok(resp) => {
+            out.status = Some(resp.status());
+            out.version = Some(resp.version());
+            out.headers = Some(resp.headers().clone());
+            out.conn = resp.extensions().get::<ConnInfo>().cloned();
+            let mut body = resp.into_body();
+            let mut sink = match open_body_out(&ctx.plan.body_out, i) {
+                Ok(s) => s,
+                Err(e) => {
+                    out.err = Some(e);
+                    None
+                }
+            };
+            if out.err.is_none() {
+                loop {
+                    match body.chunk().await {
+                        Ok(Some(c)) => {
+                            out.body_bytes += c.len() as u64;
+                            if let Some((w, name)) = &mut sink {
+                                if let Err(e) = w.write_all(&c) {
+                                    out.err = Some(format!("writing {name}: {e}"));
+                                    break;
+                                }
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            out.err = Some(error_chain(&e));
+                            break;
+                        }
+                    }
+                }
+            }
+            // Close the body (returning or closing the connection) before the result line.
+            drop(body);
+            if let Some((mut w, name)) = sink {
+                if let Err(e) = w.flush() {
+                    out.err.get_or_insert(format!("writing {name}: {e}"));
+                }
+            }
+        }
+    }
+    out.end = rec.now();
+    rec.emit(
+        i,
+        Event::new("result")
+            .with("status", out.status.map(|s| s.as_u16()))
+            .with(
+                "err",
+                out.err.clone().map(Value::String).unwrap_or(Value::Null),
+            )
+            .with("body_bytes", out.body_bytes),
+    );
+    if let Mode::Events(_) = ctx.plan.mode {
+        // Stream the lines as requests finish; a closed stdout is not worth a second error.
+        let _ = rec.flush();
+    }
+    if let Some(e) = &out.err {
+        if ctx.plan.repeat > 1 {
+            eprintln!("httptrace: request {i}: {e}");
+        } else {
+            eprintln!("httptrace: {e}");
+        }
+    }
+    out
+}
+
+type BodySink = (Box<dyn Write + Send>, String);
+
+fn open_body_out(out: &BodyOut, i: usize) -> Result<Option<BodySink>, String> {
+    match out {
+        BodyOut::Discard => Ok(None),
+        BodyOut::File(_) | BodyOut::Stdout if i != 0 => Ok(None),
+        BodyOut::Stdout => Ok(Some((Box::new(io::stdout()), "stdout".into()))),
+        BodyOut::File(p) => {
+            let f = File::create(p).map_err(|e| format!("creating {}: {e}", p.display()))?;
+            Ok(Some((
+                Box::new(io::BufWriter::new(f)),
+                p.display().to_string(),
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers() {
+        let (n, v) = parse_header("X-A:  b c ").unwrap();
+        assert_eq!(n.as_str(), "x-a");
+        assert_eq!(v, "b c");
+        let (n, v) = parse_header("X-Empty;").unwrap();
+        assert_eq!((n.as_str(), v.as_bytes()), ("x-empty", &b""[..]));
+        assert!(parse_header("nocolon").is_err());
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("example.com/x").unwrap().to_string(),
+            "http://example.com/x"
+        );
+        assert!(parse_url("http://").is_err());
+    }
+
+    #[test]
+    fn resolve_entries() {
+        let (h, a) = parse_resolve("example.com:443:127.0.0.1,[::1]").unwrap();
+        assert_eq!(h, "example.com");
+        assert_eq!(a.len(), 2);
+        assert!(parse_resolve("example.com:443").is_err());
+        assert!(parse_resolve("example.com:x:127.0.0.1").is_err());
+    }
+}

@@ -1,0 +1,262 @@
+//! A throw-away certificate authority for TLS tests and the offline demo.
+//!
+//! [`TestCa::new`] mints an ECDSA P-256 CA certificate (`CA:TRUE`) and a
+//! distinct leaf signed by it, valid for DNS `localhost` and the IPs
+//! `127.0.0.1` and `::1`. Clients trust [`TestCa::root_store`] (or the PEM
+//! from [`TestCa::ca_pem`] / [`TestCa::write_ca_pem`]).
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// A leaf certificate and its private key, as minted by [`TestCa`].
+#[derive(Debug)]
+pub struct Leaf {
+    cert: CertificateDer<'static>,
+    key: PrivatePkcs8KeyDer<'static>,
+    cert_pem: String,
+    key_pem: String,
+    names: Vec<String>,
+}
+
+impl Clone for Leaf {
+    fn clone(&self) -> Self {
+        Leaf {
+            cert: self.cert.clone(),
+            key: self.key.clone_key(),
+            cert_pem: self.cert_pem.clone(),
+            key_pem: self.key_pem.clone(),
+            names: self.names.clone(),
+        }
+    }
+}
+
+impl Leaf {
+    /// The leaf certificate, DER.
+    pub fn cert_der(&self) -> CertificateDer<'static> {
+        self.cert.clone()
+    }
+
+    /// The leaf's PKCS#8 private key, DER.
+    pub fn key_der(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(self.key.clone_key())
+    }
+
+    /// The leaf certificate, PEM.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The leaf's private key, PEM (PKCS#8).
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
+    /// The subject alternative names the leaf was minted for.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+/// A test certificate authority plus a default `localhost` leaf.
+pub struct TestCa {
+    ca_params: CertificateParams,
+    ca_key: KeyPair,
+    ca_cert: CertificateDer<'static>,
+    ca_pem: String,
+    leaf: Leaf,
+}
+
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCa")
+            .field("leaf_names", &self.leaf.names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestCa {
+    /// Mints a fresh CA and a leaf for `localhost`, `127.0.0.1` and `::1`.
+    ///
+    /// # Panics
+    /// Only if local key generation or signing fails (never on any input);
+    /// see [`TestCa::try_new`] for the fallible form.
+    pub fn new() -> TestCa {
+        match Self::try_new() {
+            Ok(ca) => ca,
+            Err(e) => panic!("httptrace-peers: generating the test CA failed: {e}"),
+        }
+    }
+
+    /// Fallible form of [`TestCa::new`].
+    pub fn try_new() -> Result<TestCa, rcgen::Error> {
+        let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "httptrace test CA");
+        dn.push(DnType::OrganizationName, "httptrace");
+        ca_params.distinguished_name = dn;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca_params.self_signed(&ca_key)?;
+        let ca_pem = ca_cert.pem();
+        let ca_cert = ca_cert.der().clone();
+        let mut ca = TestCa {
+            ca_params,
+            ca_key,
+            ca_cert,
+            ca_pem,
+            // Placeholder replaced right below.
+            leaf: Leaf {
+                cert: CertificateDer::from(Vec::new()),
+                key: PrivatePkcs8KeyDer::from(Vec::new()),
+                cert_pem: String::new(),
+                key_pem: String::new(),
+                names: Vec::new(),
+            },
+        };
+        ca.leaf = ca.try_leaf_for(&["localhost", "127.0.0.1", "::1"])?;
+        Ok(ca)
+    }
+
+    /// The CA certificate, PEM.
+    pub fn ca_pem(&self) -> String {
+        self.ca_pem.clone()
+    }
+
+    /// The CA certificate, DER.
+    pub fn ca_der(&self) -> CertificateDer<'static> {
+        self.ca_cert.clone()
+    }
+
+    /// Writes the CA certificate as `httptrace-test-ca.pem` in `dir` and
+    /// returns the file's path.
+    pub fn write_ca_pem(&self, dir: &Path) -> io::Result<PathBuf> {
+        let path = dir.join("httptrace-test-ca.pem");
+        std::fs::write(&path, self.ca_pem.as_bytes())?;
+        Ok(path)
+    }
+
+    /// A root store holding only this CA.
+    pub fn root_store(&self) -> rustls::RootCertStore {
+        let mut store = rustls::RootCertStore::empty();
+        // The CA was just generated by us; adding it cannot fail in practice.
+        let _ = store.add(self.ca_cert.clone());
+        store
+    }
+
+    /// The default leaf (`localhost`, `127.0.0.1`, `::1`).
+    pub fn leaf(&self) -> &Leaf {
+        &self.leaf
+    }
+
+    /// Mints an extra leaf signed by this CA, valid only for `names`
+    /// (DNS names or IP literals), e.g. `&["example.com"]` for a wrong-host cert.
+    ///
+    /// # Panics
+    /// If a name is not a valid DNS name / IP literal or signing fails.
+    pub fn leaf_for(&self, names: &[&str]) -> Leaf {
+        match self.try_leaf_for(names) {
+            Ok(l) => l,
+            Err(e) => panic!("httptrace-peers: minting a leaf for {names:?} failed: {e}"),
+        }
+    }
+
+    /// Fallible form of [`TestCa::leaf_for`].
+    pub fn try_leaf_for(&self, names: &[&str]) -> Result<Leaf, rcgen::Error> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let mut params = CertificateParams::new(names.clone())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(
+            DnType::CommonName,
+            names.first().cloned().unwrap_or_else(|| "leaf".into()),
+        );
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        let issuer = Issuer::from_params(&self.ca_params, &self.ca_key);
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok(Leaf {
+            cert_pem: cert.pem(),
+            cert: cert.der().clone(),
+            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+            key_pem: key.serialize_pem(),
+            names,
+        })
+    }
+
+    /// A server config presenting the default leaf (chain: leaf, CA) and
+    /// offering `alpn` (empty: no ALPN is negotiated).
+    pub fn server_config(&self, alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
+        self.server_config_with_leaf(&self.leaf, alpn)
+    }
+
+    /// A server config presenting `leaf` (chain: leaf, CA) and offering `alpn`.
+    ///
+    /// # Panics
+    /// Only if rustls rejects our own freshly minted key.
+    pub fn server_config_with_leaf(
+        &self,
+        leaf: &Leaf,
+        alpn: &[&[u8]],
+    ) -> Arc<rustls::ServerConfig> {
+        match self.try_server_config_with_leaf(leaf, alpn) {
+            Ok(c) => c,
+            Err(e) => panic!("httptrace-peers: building the TLS server config failed: {e}"),
+        }
+    }
+
+    /// Fallible form of [`TestCa::server_config_with_leaf`].
+    pub fn try_server_config_with_leaf(
+        &self,
+        leaf: &Leaf,
+        alpn: &[&[u8]],
+    ) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf.cert_der(), self.ca_der()], leaf.key_der())?;
+        cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(Arc::new(cfg))
+    }
+
+    /// Convenience for tests: a client config trusting only this CA and
+    /// offering `alpn`.
+    ///
+    /// # Panics
+    /// Never in practice (the ring provider supports the default versions).
+    pub fn client_config(&self, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = match rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+        {
+            Ok(b) => b,
+            Err(e) => panic!("httptrace-peers: client config: {e}"),
+        };
+        let mut cfg = builder
+            .with_root_certificates(self.root_store())
+            .with_no_client_auth();
+        cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Arc::new(cfg)
+    }
+}

@@ -1,0 +1,486 @@
+//! Response head parsing and body framing (RFC 9112 §4, §5, §6.3, §9.3).
+
+use std::mem::MaybeUninit;
+
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+
+use super::error::ProtoError;
+
+/// Number of header slots kept on the stack; larger limits use the heap.
+const STACK_HEADERS: usize = 128;
+
+/// Resource limits applied to everything the peer sends.
+///
+/// Every limit bounds memory (and CPU) that a hostile or broken server can
+/// make the client spend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest response head accepted, in bytes: status line, header fields
+    /// and the blank line that ends them, plus any empty lines before the
+    /// status line. Default: 1 MiB.
+    pub max_head_bytes: usize,
+    /// Largest number of header fields in a response head, and of fields in
+    /// a trailer section. Default: 128.
+    pub max_headers: usize,
+    /// Largest number of bytes of chunk extensions (everything after the
+    /// hex digits of a chunk-size line, whitespace included) accepted over a
+    /// whole chunked body. Default: 4 KiB.
+    pub max_chunk_ext_bytes: usize,
+    /// Largest trailer section accepted, in bytes, excluding the final empty
+    /// line. Default: 64 KiB.
+    pub max_trailer_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_head_bytes: 1024 * 1024,
+            max_headers: 128,
+            max_chunk_ext_bytes: 4 * 1024,
+            max_trailer_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// A parsed response head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub version: Version,
+    /// The status code, always in `100..=999`.
+    pub status: StatusCode,
+    /// The reason phrase exactly as sent (may be empty). Bytes that are not
+    /// UTF-8 (obsolete `obs-text`) are replaced with U+FFFD.
+    pub reason: String,
+    /// The header fields, in the order received. Names are lowercased, as
+    /// `http::HeaderName` always is.
+    pub headers: HeaderMap,
+}
+
+/// The outcome of [`parse_response_head`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseStatus {
+    /// The buffer holds only the beginning of a head; read more bytes and
+    /// call again with the whole buffer.
+    Partial,
+    /// A head was parsed.
+    Complete {
+        /// The parsed head.
+        head: ResponseHead,
+        /// How many bytes of the buffer the head took; the bytes after it
+        /// belong to the body (or to the next response).
+        consumed: usize,
+    },
+}
+
+/// Parses one response head (status line, header fields, blank line) from
+/// the start of `buf`.
+///
+/// The parser is stateless: on [`ParseStatus::Partial`] call it again with
+/// the same bytes plus whatever arrived since. A head split at any byte
+/// boundary parses identically.
+///
+/// Leniencies, matching what Go's `net/http` and hyper accept from servers:
+///
+/// * empty lines (`CRLF` or `LF`) before the status line are skipped (they
+///   count towards [`Limits::max_head_bytes`]);
+/// * lines may end in a bare `LF` instead of `CRLF`;
+/// * the reason phrase may be empty, and its separating space may be
+///   missing (`HTTP/1.1 200\r\n`);
+/// * whitespace between a field name and the colon is ignored.
+///
+/// Strictness:
+///
+/// * only `HTTP/1.0` and `HTTP/1.1` are accepted
+///   ([`ProtoError::UnsupportedVersion`] for any other `HTTP/x`);
+/// * the status code must be exactly three digits and at least 100;
+/// * obsolete line folding (a field line starting with whitespace) is
+///   rejected with [`ProtoError::InvalidHeader`]: joining folded lines is a
+///   classic request-smuggling vector and `http::HeaderValue` cannot hold
+///   a CR or LF;
+/// * field values may hold visible ASCII, space, tab and `obs-text` bytes
+///   (0x80-0xFF) only; NUL and other control bytes are an error.
+///
+/// Responses with a `1xx` status are returned like any other head; the
+/// caller handles them (fires the hook) and parses the next head from the
+/// bytes after `consumed`. The exception is `101 Switching Protocols`: it
+/// ends HTTP/1.1 on the connection, and the bytes after `consumed` belong to
+/// the new protocol. This function keeps no count of `1xx` heads; a driver
+/// should bound how many it accepts for one request.
+///
+/// # Errors
+///
+/// [`ProtoError::HeadTooLarge`] when the buffer is longer than
+/// [`Limits::max_head_bytes`] without holding a complete head, or when the
+/// complete head is longer than that; [`ProtoError::TooManyHeaders`];
+/// [`ProtoError::InvalidStatusLine`]; [`ProtoError::UnsupportedVersion`];
+/// [`ProtoError::InvalidHeader`].
+pub fn parse_response_head(buf: &[u8], limits: &Limits) -> Result<ParseStatus, ProtoError> {
+    // Never look past the limit: a head that does not end within it is too
+    // large whatever follows, and this bounds the work per call.
+    let window = buf.get(..limits.max_head_bytes).unwrap_or(buf);
+
+    // A header line takes at least three bytes ("a:\n"), so a window cannot
+    // hold more than `len / 3` fields: never allocate more slots than
+    // `len / 2 + 1`, even when the configured limit is huge.
+    let slots = limits.max_headers.min(window.len() / 2 + 1);
+    let mut stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
+    let mut heap;
+    let headers: &mut [MaybeUninit<httparse::Header<'_>>] = if slots <= STACK_HEADERS {
+        stack.get_mut(..slots).unwrap_or(&mut [])
+    } else {
+        heap = vec![MaybeUninit::uninit(); slots];
+        &mut heap
+    };
+
+    let mut response = httparse::Response::new(&mut []);
+    let mut config = httparse::ParserConfig::default();
+    config.allow_spaces_after_header_name_in_responses(true);
+    let parsed = config.parse_response_with_uninit_headers(&mut response, window, headers);
+
+    let consumed = match parsed {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            return if buf.len() > limits.max_head_bytes {
+                Err(ProtoError::HeadTooLarge {
+                    limit: limits.max_head_bytes,
+                })
+            } else {
+                Ok(ParseStatus::Partial)
+            };
+        }
+        Err(e) => {
+            return Err(map_httparse_error(
+                e,
+                window,
+                response.reason.is_some(),
+                limits,
+            ))
+        }
+    };
+
+    let version = match response.version {
+        Some(0) => Version::HTTP_10,
+        Some(1) => Version::HTTP_11,
+        _ => return Err(ProtoError::UnsupportedVersion),
+    };
+    let status = response
+        .code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or(ProtoError::InvalidStatusLine)?;
+    let reason = match response.reason {
+        Some(r) if !r.is_empty() => r.to_owned(),
+        // httparse reports an empty reason when it holds obs-text; recover
+        // the raw bytes so that nothing the server sent is lost.
+        _ => String::from_utf8_lossy(raw_reason(window)).into_owned(),
+    };
+
+    let mut map = HeaderMap::try_with_capacity(response.headers.len()).map_err(|_| {
+        ProtoError::TooManyHeaders {
+            limit: limits.max_headers,
+        }
+    })?;
+    for h in response.headers.iter() {
+        let name =
+            HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| ProtoError::InvalidHeader)?;
+        let value = HeaderValue::from_bytes(h.value).map_err(|_| ProtoError::InvalidHeader)?;
+        map.try_append(name, value)
+            .map_err(|_| ProtoError::TooManyHeaders {
+                limit: limits.max_headers,
+            })?;
+    }
+
+    Ok(ParseStatus::Complete {
+        head: ResponseHead {
+            version,
+            status,
+            reason,
+            headers: map,
+        },
+        consumed,
+    })
+}
+
+fn map_httparse_error(
+    e: httparse::Error,
+    window: &[u8],
+    status_line_done: bool,
+    limits: &Limits,
+) -> ProtoError {
+    match e {
+        httparse::Error::TooManyHeaders => ProtoError::TooManyHeaders {
+            limit: limits.max_headers,
+        },
+        httparse::Error::Version => {
+            // httparse also reports a bad separator after a good version as
+            // a version error. "HTTP/<digit>" other than 1.0 and 1.1 is a
+            // version we do not speak; anything else is not a status line.
+            let line = skip_empty_lines(window);
+            match line.get(..8) {
+                Some(b"HTTP/1.0" | b"HTTP/1.1") => ProtoError::InvalidStatusLine,
+                _ => match line.get(..6) {
+                    Some([b'H', b'T', b'T', b'P', b'/', d]) if d.is_ascii_digit() => {
+                        ProtoError::UnsupportedVersion
+                    }
+                    _ => ProtoError::InvalidStatusLine,
+                },
+            }
+        }
+        httparse::Error::HeaderName | httparse::Error::HeaderValue => ProtoError::InvalidHeader,
+        httparse::Error::NewLine if status_line_done => ProtoError::InvalidHeader,
+        _ => ProtoError::InvalidStatusLine,
+    }
+}
+
+/// Skips the empty lines httparse tolerates before the status line.
+fn skip_empty_lines(mut buf: &[u8]) -> &[u8] {
+    loop {
+        match buf {
+            [b'\r', b'\n', rest @ ..] | [b'\n', rest @ ..] => buf = rest,
+            _ => return buf,
+        }
+    }
+}
+
+/// The raw reason-phrase bytes of a status line that httparse accepted.
+fn raw_reason(window: &[u8]) -> &[u8] {
+    let line = skip_empty_lines(window);
+    // "HTTP/1.x NNN" is exactly 12 bytes; a reason follows a single SP.
+    match line.get(12..) {
+        Some([b' ', rest @ ..]) => {
+            let end = rest
+                .iter()
+                .position(|&b| b == b'\r' || b == b'\n')
+                .unwrap_or(rest.len());
+            rest.get(..end).unwrap_or(&[])
+        }
+        _ => &[],
+    }
+}
+
+/// How the body of a response is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// There is no body; the next response (if any) starts right after the
+    /// head.
+    Empty,
+    /// Exactly this many bytes follow the head.
+    Length(u64),
+    /// The body uses the chunked transfer coding.
+    Chunked,
+    /// The body runs until the server closes the connection; the connection
+    /// cannot be reused.
+    CloseDelimited,
+}
+
+/// Determines how the body of a response is delimited, given the method of
+/// the request it answers (RFC 9112 §6.3).
+///
+/// In order:
+///
+/// 1. a response to `HEAD`, and any `1xx`, `204` or `304` response, has no
+///    body ([`BodyKind::Empty`]), whatever its headers say;
+/// 2. a `2xx` response to `CONNECT` has no body: the connection becomes a
+///    tunnel, and the bytes after the head belong to it;
+/// 3. a `Transfer-Encoding` field in an HTTP/1.0 response is an error
+///    ([`ProtoError::UnsupportedTransferEncoding`]; RFC 9112 §6.1 calls that
+///    framing faulty);
+/// 4. `Transfer-Encoding` together with `Content-Length` is an error
+///    ([`ProtoError::ConflictingFraming`]) rather than the RFC's "TE wins":
+///    a client cannot tell which one an intermediary honoured;
+/// 5. `Transfer-Encoding` whose final coding is `chunked` gives
+///    [`BodyKind::Chunked`]; when the final coding is something else
+///    (`gzip`), the RFC says the body runs until close, so this returns
+///    [`BodyKind::CloseDelimited`] and the body is delivered still encoded
+///    (Go's `net/http` rejects such responses instead; a driver that wants
+///    Go's behaviour can check for it). `chunked` listed twice, an empty
+///    field, or a field that is not visible ASCII is
+///    [`ProtoError::UnsupportedTransferEncoding`];
+/// 6. `Content-Length`: every value (all fields, and every element of a
+///    comma-separated list such as `5, 5`) must be plain decimal digits and
+///    all must agree, giving [`BodyKind::Length`]; see
+///    [`ProtoError::InvalidContentLength`] and
+///    [`ProtoError::ConflictingContentLength`];
+/// 7. otherwise the body is [`BodyKind::CloseDelimited`].
+///
+/// # Errors
+///
+/// As listed above.
+pub fn response_body_kind(
+    req_method: &Method,
+    head: &ResponseHead,
+) -> Result<BodyKind, ProtoError> {
+    let status = head.status;
+    if *req_method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok(BodyKind::Empty);
+    }
+    if *req_method == Method::CONNECT && status.is_success() {
+        return Ok(BodyKind::Empty);
+    }
+
+    let headers = &head.headers;
+    if headers.contains_key(TRANSFER_ENCODING) {
+        if head.version != Version::HTTP_11 {
+            return Err(ProtoError::UnsupportedTransferEncoding);
+        }
+        if headers.contains_key(CONTENT_LENGTH) {
+            return Err(ProtoError::ConflictingFraming);
+        }
+        return transfer_encoding_kind(headers);
+    }
+
+    match content_length(headers)? {
+        Some(n) => Ok(BodyKind::Length(n)),
+        None => Ok(BodyKind::CloseDelimited),
+    }
+}
+
+/// Framing given by the `Transfer-Encoding` fields of an HTTP/1.1 response.
+fn transfer_encoding_kind(headers: &HeaderMap) -> Result<BodyKind, ProtoError> {
+    let mut chunked_seen = false;
+    let mut last_is_chunked = false;
+    let mut any = false;
+    for value in headers.get_all(TRANSFER_ENCODING) {
+        let value = value
+            .to_str()
+            .map_err(|_| ProtoError::UnsupportedTransferEncoding)?;
+        for element in value.split(',') {
+            let element = element.trim_matches(is_ows_char);
+            if element.is_empty() {
+                continue;
+            }
+            any = true;
+            let (coding, params) = match element.split_once(';') {
+                Some((c, p)) => (c.trim_matches(is_ows_char), Some(p)),
+                None => (element, None),
+            };
+            last_is_chunked = coding.eq_ignore_ascii_case("chunked");
+            if last_is_chunked {
+                // chunked has no parameters and is applied at most once.
+                if chunked_seen || params.is_some() {
+                    return Err(ProtoError::UnsupportedTransferEncoding);
+                }
+                chunked_seen = true;
+            }
+        }
+    }
+    if !any {
+        return Err(ProtoError::UnsupportedTransferEncoding);
+    }
+    Ok(if last_is_chunked {
+        BodyKind::Chunked
+    } else {
+        BodyKind::CloseDelimited
+    })
+}
+
+fn is_ows_char(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// The agreed value of all `Content-Length` fields, if any.
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ProtoError> {
+    let mut agreed = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        let n = content_length_field(value.as_bytes())?;
+        match agreed {
+            None => agreed = Some(n),
+            Some(prev) if prev != n => return Err(ProtoError::ConflictingContentLength),
+            Some(_) => {}
+        }
+    }
+    Ok(agreed)
+}
+
+/// One `Content-Length` field value: a number, or a list of equal numbers.
+fn content_length_field(value: &[u8]) -> Result<u64, ProtoError> {
+    let mut agreed = None;
+    for element in value.split(|&b| b == b',') {
+        let n = parse_decimal(trim_ows(element)).ok_or(ProtoError::InvalidContentLength)?;
+        match agreed {
+            None => agreed = Some(n),
+            Some(prev) if prev != n => return Err(ProtoError::InvalidContentLength),
+            Some(_) => {}
+        }
+    }
+    agreed.ok_or(ProtoError::InvalidContentLength)
+}
+
+/// Strict `1*DIGIT` into a `u64`: no sign, no whitespace, no overflow.
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |acc, &b| {
+        if b.is_ascii_digit() {
+            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+/// Whether the connection may carry another request after this response.
+///
+/// HTTP/1.1: yes, unless a `Connection` field lists `close`. HTTP/1.0: only
+/// when a `Connection` field lists `keep-alive` (and not `close`). This
+/// looks at the head only: the caller must also end the connection after a
+/// [`BodyKind::CloseDelimited`] body, after any error, after a request that
+/// itself said `Connection: close`, and after a `101` or a successful
+/// `CONNECT` (the connection now belongs to another protocol).
+pub fn response_keep_alive(head: &ResponseHead) -> bool {
+    let close = connection_has_token(&head.headers, "close");
+    match head.version {
+        Version::HTTP_11 => !close,
+        Version::HTTP_10 => !close && connection_has_token(&head.headers, "keep-alive"),
+        _ => false,
+    }
+}
+
+/// Whether any `Connection` field lists `token` (comma-separated list,
+/// optional whitespace around elements, ASCII case-insensitive).
+pub fn connection_has_token(headers: &HeaderMap, token: &str) -> bool {
+    let token = token.as_bytes();
+    headers.get_all(CONNECTION).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .any(|element| trim_ows(element).eq_ignore_ascii_case(token))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal() {
+        assert_eq!(parse_decimal(b"0"), Some(0));
+        assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_decimal(b"18446744073709551616"), None);
+        assert_eq!(parse_decimal(b""), None);
+        assert_eq!(parse_decimal(b"+1"), None);
+    }
+
+    #[test]
+    fn reason_recovery() {
+        assert_eq!(raw_reason(b"\r\nHTTP/1.1 200 Ok\xff\r\n"), b"Ok\xff");
+        assert_eq!(raw_reason(b"HTTP/1.1 200\r\n"), b"");
+        assert_eq!(trim_ows(b" \t a b\t "), b"a b");
+    }
+}

@@ -1,0 +1,1040 @@
+//! The client: configuration, the call loop (redirects, retries, timeouts) and connection
+//! checkout. The exchange on a connection is in `h1::round_trip` (and `h2`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use httptrace_proto::h1::Limits;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::body::Body;
+use crate::dial::{
+    parse_proxy_url, proxy_from_env, AlpnMode, DialConfig, Dialed, Dialer, ProxyConfig,
+    Resolve, SystemResolver, TlsConnector, TlsOptions,
+};
+use crate::error::{msg, Error, Kind, TimeoutKind};
+use crate::h1::conn::H1Conn;
+use crate::h1::round_trip::{round_trip, AttemptError, H1Request, Progress};
+use crate::incoming::Incoming;
+use crate::pool::{close_conn, Pool, PoolConfig};
+use crate::redirect;
+use crate::route::{PoolKey, ProxyTarget, Route, Scheme};
+use crate::trace::{
+    ClientTrace, CloseReason, ConnInfo, GotConnInfo, NewConnInfo, NewConnReason, Protocol,
+    RedirectInfo, RequestDoneInfo, RequestStartInfo, ResponseHeadersInfo, RetryInfo,
+    RetryReason, Tracer,
+};
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Which HTTP versions the client speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HttpMode {
+    /// HTTP/2 when the server selects it by ALPN over TLS, HTTP/1.1 otherwise.
+    Auto,
+    /// HTTP/1.1 only.
+    Http1Only,
+    /// HTTP/2 with prior knowledge (cleartext h2c for http://, ALPN h2 only for https://).
+    Http2PriorKnowledge,
+}
+
+/// Where proxies come from.
+#[derive(Clone, Debug)]
+enum ProxyMode {
+    /// `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY`, read when the client is built.
+    Env(Arc<ProxyConfig>),
+    /// No proxy at all.
+    None,
+    /// Every request through this proxy (loopback included).
+    All(Arc<ProxyTarget>),
+}
+
+/// Redirect policy.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RedirectPolicy {
+    pub(crate) max: u32,
+}
+
+pub(crate) struct Config {
+    pub(crate) keep_alive: bool,
+    pub(crate) http: HttpMode,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) response_header_timeout: Option<Duration>,
+    pub(crate) expect_continue_timeout: Duration,
+    pub(crate) user_agent: Option<HeaderValue>,
+    pub(crate) redirect: RedirectPolicy,
+    pub(crate) limits: Limits,
+    proxy: ProxyMode,
+}
+
+pub(crate) struct ClientInner {
+    pub(crate) cfg: Config,
+    pub(crate) pool: Pool,
+    pub(crate) dialer: Dialer,
+    pub(crate) h2: crate::h2::H2Pool,
+}
+
+/// An HTTP client whose requests can be traced with a [`ClientTrace`].
+///
+/// Cheap to clone (one `Arc`); clones share the connection pool. Requires a Tokio runtime.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), httptrace::Error> {
+/// use httptrace::{Client, ClientTrace, RequestTraceExt};
+/// let client = Client::new();
+/// let trace = ClientTrace::new().on_got_conn(|i| println!("reused: {}", i.reused));
+/// let req = http::Request::get("http://127.0.0.1:8080/").body(httptrace::Body::empty()).unwrap();
+/// let resp = client.execute(req.with_trace(trace)).await?;
+/// let body = resp.into_body().bytes().await?;
+/// # let _ = body; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("keep_alive", &self.inner.cfg.keep_alive)
+            .field("http", &self.inner.cfg.http)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Client`].
+#[derive(Debug)]
+#[must_use]
+pub struct ClientBuilder {
+    keep_alive: bool,
+    max_idle_per_host: usize,
+    max_idle: usize,
+    idle_timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    tls_handshake_timeout: Option<Duration>,
+    response_header_timeout: Option<Duration>,
+    timeout: Option<Duration>,
+    expect_continue_timeout: Duration,
+    fallback_delay: Option<Duration>,
+    resolver: Option<Arc<dyn Resolve>>,
+    user_agent: Option<HeaderValue>,
+    proxy: ProxyChoice,
+    redirect_max: u32,
+    tls: TlsOptions,
+    http: HttpMode,
+    max_header_bytes: usize,
+    errors: Vec<Error>,
+}
+
+#[derive(Debug)]
+enum ProxyChoice {
+    Env,
+    None,
+    Url(String),
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            keep_alive: true,
+            max_idle_per_host: 32,
+            max_idle: 256,
+            idle_timeout: Some(Duration::from_secs(90)),
+            connect_timeout: Some(Duration::from_secs(30)),
+            tls_handshake_timeout: Some(Duration::from_secs(10)),
+            response_header_timeout: None,
+            timeout: None,
+            expect_continue_timeout: Duration::from_secs(1),
+            fallback_delay: Some(Duration::from_millis(300)),
+            resolver: None,
+            user_agent: Some(HeaderValue::from_static(concat!(
+                "httptrace/",
+                env!("CARGO_PKG_VERSION")
+            ))),
+            proxy: ProxyChoice::Env,
+            redirect_max: 10,
+            tls: TlsOptions::default(),
+            http: HttpMode::Auto,
+            max_header_bytes: 1 << 20,
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// Keep connections alive and pool them (default `true`). When `false`, every request dials,
+    /// sends `Connection: close`, and `put_idle_conn` never fires.
+    pub fn keep_alive(mut self, on: bool) -> Self {
+        self.keep_alive = on;
+        self
+    }
+    /// Idle connections kept per host (default 32; Go's default is 2). `0` keeps none: every
+    /// returned connection is refused with "too many idle connections".
+    pub fn max_idle_per_host(mut self, n: usize) -> Self {
+        self.max_idle_per_host = n;
+        self
+    }
+    /// Idle connections kept in all (default 256); the oldest is evicted beyond it.
+    pub fn max_idle(mut self, n: usize) -> Self {
+        self.max_idle = n;
+        self
+    }
+    /// Idle connections older than this are closed instead of reused (default 90 s).
+    pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
+        self.idle_timeout = d;
+        self
+    }
+    /// Limit on establishing a TCP connection, all addresses included (default 30 s).
+    pub fn connect_timeout(mut self, d: Option<Duration>) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+    /// Limit on a TLS handshake (default 10 s).
+    pub fn tls_handshake_timeout(mut self, d: Option<Duration>) -> Self {
+        self.tls_handshake_timeout = d;
+        self
+    }
+    /// Limit on waiting for the response head once the request is written (default none).
+    pub fn response_header_timeout(mut self, d: Option<Duration>) -> Self {
+        self.response_header_timeout = d;
+        self
+    }
+    /// Limit on the whole request, redirects and the response body included (default none).
+    pub fn timeout(mut self, d: Option<Duration>) -> Self {
+        self.timeout = d;
+        self
+    }
+    /// How long to wait for `100 Continue` before sending the body anyway (default 1 s).
+    pub fn expect_continue_timeout(mut self, d: Duration) -> Self {
+        self.expect_continue_timeout = d;
+        self
+    }
+    /// Happy Eyeballs: delay before the other address family is tried (default 300 ms;
+    /// `None` tries addresses one after another).
+    pub fn happy_eyeballs_delay(mut self, d: Option<Duration>) -> Self {
+        self.fallback_delay = d;
+        self
+    }
+    /// Resolve names with this resolver instead of the system's.
+    pub fn resolver(mut self, r: impl Resolve) -> Self {
+        self.resolver = Some(Arc::new(r));
+        self
+    }
+    /// Resolve names with this shared resolver.
+    pub fn resolver_arc(mut self, r: Arc<dyn Resolve>) -> Self {
+        self.resolver = Some(r);
+        self
+    }
+    /// `User-Agent` sent when a request has none (`None`: send none).
+    pub fn user_agent(mut self, ua: Option<&str>) -> Self {
+        match ua.map(HeaderValue::from_str) {
+            None => self.user_agent = None,
+            Some(Ok(v)) => self.user_agent = Some(v),
+            Some(Err(e)) => self.errors.push(Error::with(Kind::Builder, e)),
+        }
+        self
+    }
+    /// Send every request through this proxy (`http://`, `https://`, `socks5://`, `socks5h://`;
+    /// credentials in the URL are used for the proxy only). Loopback targets are proxied too.
+    pub fn proxy(mut self, url: &str) -> Self {
+        self.proxy = ProxyChoice::Url(url.to_string());
+        self
+    }
+    /// Use no proxy, not even from the environment.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyChoice::None;
+        self
+    }
+    /// Follow at most `n` redirects (default 10); `0` returns 3xx responses as they are.
+    pub fn max_redirects(mut self, n: u32) -> Self {
+        self.redirect_max = n;
+        self
+    }
+    /// Trust the CA certificates in this PEM file, besides the system roots.
+    pub fn ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.ca_files.push(path.into());
+        self
+    }
+    /// Trust this DER-encoded CA certificate.
+    pub fn add_root_certificate_der(mut self, der: Vec<u8>) -> Self {
+        self.tls.extra_roots_der.push(der.into());
+        self
+    }
+    /// Use the operating system's root certificates (default `true`).
+    pub fn native_roots(mut self, on: bool) -> Self {
+        self.tls.use_native_roots = on;
+        self
+    }
+    /// Accept any server certificate. For testing only: it removes TLS's protection.
+    pub fn danger_accept_invalid_certs(mut self, on: bool) -> Self {
+        self.tls.insecure = on;
+        self
+    }
+    /// Speak HTTP/1.1 only (no ALPN `h2`).
+    pub fn http1_only(mut self) -> Self {
+        self.http = HttpMode::Http1Only;
+        self
+    }
+    /// Speak HTTP/2 without negotiation (h2c over cleartext; over TLS, ALPN `h2` only).
+    pub fn http2_prior_knowledge(mut self) -> Self {
+        self.http = HttpMode::Http2PriorKnowledge;
+        self
+    }
+    /// Limit on one response head (status line and headers; reset for each 1xx). Default 1 MiB.
+    pub fn max_response_header_bytes(mut self, n: usize) -> Self {
+        self.max_header_bytes = n;
+        self
+    }
+
+    /// Build the client. Fails on an unreadable CA file, a bad proxy URL or a bad user agent.
+    pub fn build(self) -> Result<Client, Error> {
+        if let Some(e) = self.errors.into_iter().next() {
+            return Err(e);
+        }
+        let mut tls_opts = self.tls;
+        tls_opts.handshake_timeout = self.tls_handshake_timeout;
+        let tls = Arc::new(TlsConnector::new(&tls_opts)?);
+        let proxy = match self.proxy {
+            ProxyChoice::Env => ProxyMode::Env(Arc::new(proxy_from_env())),
+            ProxyChoice::None => ProxyMode::None,
+            ProxyChoice::Url(u) => ProxyMode::All(parse_proxy_url(&u)?),
+        };
+        let resolver = self.resolver.unwrap_or_else(|| Arc::new(SystemResolver));
+        let dialer = Dialer::new(DialConfig {
+            resolver,
+            connect_timeout: self.connect_timeout,
+            fallback_delay: self.fallback_delay,
+            tls,
+            proxy_connect_timeout: Duration::from_secs(60),
+            proxy_user_agent: self.user_agent.as_ref().and_then(|v| v.to_str().ok()).map(String::from),
+        });
+        let limits = Limits {
+            max_head_bytes: self.max_header_bytes,
+            ..Limits::default()
+        };
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                cfg: Config {
+                    keep_alive: self.keep_alive,
+                    http: self.http,
+                    timeout: self.timeout,
+                    response_header_timeout: self.response_header_timeout,
+                    expect_continue_timeout: self.expect_continue_timeout,
+                    user_agent: self.user_agent,
+                    redirect: RedirectPolicy {
+                        max: self.redirect_max,
+                    },
+                    limits,
+                    proxy,
+                },
+                pool: Pool::new(PoolConfig {
+                    max_idle_per_host: self.max_idle_per_host,
+                    max_idle: self.max_idle,
+                    idle_timeout: self.idle_timeout,
+                }),
+                dialer,
+                h2: crate::h2::H2Pool::default(),
+            }),
+        })
+    }
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl Client {
+    /// A client with the default settings.
+    ///
+    /// # Panics
+    /// Never in practice: the default configuration always builds. (It would only fail if the
+    /// proxy environment variables held an unparsable URL; then no proxy is used.)
+    pub fn new() -> Client {
+        match ClientBuilder::default().build() {
+            Ok(c) => c,
+            Err(_) => match ClientBuilder::default().no_proxy().build() {
+                Ok(c) => c,
+                Err(e) => panic!("default client configuration failed: {e}"),
+            },
+        }
+    }
+
+    /// Start configuring a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Close the idle connections; connections in use are closed when returned, until the next
+    /// request (Go's `CloseIdleConnections`).
+    pub fn close_idle_connections(&self) {
+        self.inner.pool.close_idle();
+        self.inner.h2.close_idle();
+    }
+
+    /// Send a request and wait for the response head. The body streams from the connection.
+    ///
+    /// A [`ClientTrace`] attached to the request (see [`crate::RequestTraceExt`]) receives every
+    /// hook. The request is validated before any hook fires or any byte is sent.
+    pub async fn execute<B: Into<Body>>(&self, req: Request<B>) -> Result<Response<Incoming>, Error> {
+        let (parts, body) = req.into_parts();
+        let t = Tracer::new(parts.extensions.get::<ClientTrace>().cloned());
+        let deadline = self.inner.cfg.timeout.map(|d| Instant::now() + d);
+        let url = parts.uri.clone();
+        let call = Call {
+            client: &self.inner,
+            t: &t,
+            deadline,
+        };
+        let fut = call.run(parts.method, parts.uri, parts.headers, body.into());
+        let res = match deadline {
+            None => fut.await,
+            Some(dl) => match tokio::time::timeout_at(dl, fut).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let err = Error::timeout(TimeoutKind::Request).with_url(&url);
+                    t.request_done(&RequestDoneInfo {
+                        status: None,
+                        err: Some(err.clone()),
+                    });
+                    Err(err)
+                }
+            },
+        };
+        res
+    }
+
+    /// Start a `GET` request.
+    pub fn get(&self, url: &str) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+    /// Start a `POST` request.
+    pub fn post(&self, url: &str) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+    /// Start a `PUT` request.
+    pub fn put(&self, url: &str) -> RequestBuilder {
+        self.request(Method::PUT, url)
+    }
+    /// Start a `DELETE` request.
+    pub fn delete(&self, url: &str) -> RequestBuilder {
+        self.request(Method::DELETE, url)
+    }
+    /// Start a `HEAD` request.
+    pub fn head(&self, url: &str) -> RequestBuilder {
+        self.request(Method::HEAD, url)
+    }
+    /// Start a request with any method.
+    pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        let uri = url
+            .parse::<Uri>()
+            .map_err(|e| Error::with(Kind::InvalidRequest, e));
+        RequestBuilder {
+            client: self.clone(),
+            req: uri.map(|u| {
+                let mut r = Request::new(Body::empty());
+                *r.method_mut() = method;
+                *r.uri_mut() = u;
+                r
+            }),
+        }
+    }
+}
+
+/// A request being built by [`Client::get`] and friends.
+#[derive(Debug)]
+#[must_use]
+pub struct RequestBuilder {
+    client: Client,
+    req: Result<Request<Body>, Error>,
+}
+
+impl RequestBuilder {
+    /// Add a header. Invalid names or values make [`send`](Self::send) fail.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        if let Ok(r) = &mut self.req {
+            match (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                (Ok(n), Ok(v)) => {
+                    r.headers_mut().append(n, v);
+                }
+                (Err(e), _) => self.req = Err(Error::with(Kind::InvalidRequest, e)),
+                (_, Err(e)) => self.req = Err(Error::with(Kind::InvalidRequest, e)),
+            }
+        }
+        self
+    }
+    /// Set the body.
+    pub fn body(mut self, body: impl Into<Body>) -> Self {
+        if let Ok(r) = &mut self.req {
+            *r.body_mut() = body.into();
+        }
+        self
+    }
+    /// Attach a trace (composed with any trace already attached).
+    pub fn trace(mut self, trace: ClientTrace) -> Self {
+        if let Ok(r) = &mut self.req {
+            trace.attach(r);
+        }
+        self
+    }
+    /// The request as built.
+    pub fn build(self) -> Result<Request<Body>, Error> {
+        self.req
+    }
+    /// Send it.
+    pub async fn send(self) -> Result<Response<Incoming>, Error> {
+        self.client.execute(self.req?).await
+    }
+}
+
+/// A connection obtained for one attempt.
+enum Conn {
+    H1(H1Conn),
+    H2(crate::h2::H2Conn),
+}
+
+/// One call to the client: hops and attempts.
+struct Call<'a> {
+    client: &'a Arc<ClientInner>,
+    t: &'a Tracer,
+    deadline: Option<Instant>,
+}
+
+/// A failed attempt, with what retrying needs to know.
+struct Failed {
+    err: Error,
+    progress: Progress,
+    conn_reused: bool,
+    retry_reason: Option<RetryReason>,
+}
+
+impl Call<'_> {
+    async fn run(
+        &self,
+        mut method: Method,
+        mut url: Uri,
+        mut headers: HeaderMap,
+        mut body: Body,
+    ) -> Result<Response<Incoming>, Error> {
+        let t = self.t;
+        let cfg = &self.client.cfg;
+        let mut hop: u32 = 0;
+        loop {
+            if let Err(e) = validate(&method, &url, &headers) {
+                let e = e.with_url(&url);
+                t.request_done(&RequestDoneInfo {
+                    status: None,
+                    err: Some(e.clone()),
+                });
+                return Err(e);
+            }
+            let mut attempt: u32 = 0;
+            let resp = loop {
+                t.request_start(&RequestStartInfo {
+                    attempt,
+                    redirect_hop: hop,
+                    method: method.clone(),
+                    url: url.clone(),
+                });
+                let replay = body.try_clone();
+                let this_body = std::mem::take(&mut body);
+                match self.attempt(&method, &url, &headers, this_body).await {
+                    Ok(resp) => {
+                        if let Some(b) = replay {
+                            body = b;
+                        }
+                        break resp;
+                    }
+                    Err(f) => {
+                        let can_replay = replay.is_some();
+                        if f.conn_reused
+                            && can_replay
+                            && should_retry(&method, &headers, f.progress, f.retry_reason.is_some())
+                        {
+                            attempt += 1;
+                            t.retry(&RetryInfo {
+                                attempt,
+                                reason: f
+                                    .retry_reason
+                                    .clone()
+                                    .unwrap_or(RetryReason::DeadPooledConnection),
+                                err: f.err.clone(),
+                            });
+                            if let Some(b) = replay {
+                                body = b;
+                            }
+                            continue;
+                        }
+                        let e = f.err.with_url(&url);
+                        t.request_done(&RequestDoneInfo {
+                            status: None,
+                            err: Some(e.clone()),
+                        });
+                        return Err(e);
+                    }
+                }
+            };
+            // Redirects.
+            let status = resp.status();
+            if hop < cfg.redirect.max {
+                if let Some(next) = redirect::next_hop(&method, &url, &resp, &body) {
+                    let (resp_parts, resp_body) = resp.into_parts();
+                    drop(resp_parts);
+                    redirect::discard(resp_body).await;
+                    t.redirect(&RedirectInfo {
+                        from: url.clone(),
+                        to: next.url.clone(),
+                        status,
+                        method: next.method.clone(),
+                    });
+                    if next.drop_body {
+                        body = Body::empty();
+                        redirect::strip_body_headers(&mut headers);
+                    }
+                    if redirect::host_changed(&url, &next.url) {
+                        redirect::strip_credentials(&mut headers);
+                    }
+                    method = next.method;
+                    url = next.url;
+                    hop += 1;
+                    continue;
+                }
+            } else if cfg.redirect.max > 0 && redirect::is_redirect(status) && redirect::has_location(&resp) {
+                let e = Error::with(
+                    Kind::Redirect,
+                    msg(format!("stopped after {} redirects", cfg.redirect.max)),
+                )
+                .with_url(&url);
+                t.request_done(&RequestDoneInfo {
+                    status: Some(status),
+                    err: Some(e.clone()),
+                });
+                return Err(e);
+            }
+            t.request_done(&RequestDoneInfo {
+                status: Some(status),
+                err: None,
+            });
+            return Ok(resp);
+        }
+    }
+
+    fn proxy_for(&self, url: &Uri) -> Result<Option<Arc<ProxyTarget>>, Error> {
+        match &self.client.cfg.proxy {
+            ProxyMode::None => Ok(None),
+            ProxyMode::All(p) => Ok(Some(p.clone())),
+            ProxyMode::Env(cfg) => {
+                let r = Route::from_uri(url, None)?;
+                Ok(cfg.proxy_for(r.scheme, &r.host, r.port))
+            }
+        }
+    }
+
+    /// One attempt: Go's `Transport.roundTrip` loop body.
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &Uri,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<Response<Incoming>, Failed> {
+        let t = self.t;
+        let fail = |err: Error| Failed {
+            err,
+            progress: Progress::NothingWritten,
+            conn_reused: false,
+            retry_reason: None,
+        };
+        let proxy = self.proxy_for(url).map_err(fail)?;
+        let route = Route::from_uri(url, proxy).map_err(fail)?;
+        let use_h2 = self.wants_h2(&route);
+        let host_port = if use_h2 {
+            route.target_host_port()
+        } else {
+            route.first_hop()
+        };
+        t.get_conn(&host_port);
+        let conn = self.get_conn(&route, &host_port, use_h2).await.map_err(fail)?;
+        match conn {
+            Conn::H1(conn) => self.attempt_h1(method, url, headers, body, &route, conn).await,
+            Conn::H2(conn) => crate::h2::round_trip(
+                conn,
+                method,
+                url,
+                headers,
+                body,
+                &self.client.cfg,
+                t,
+                self.deadline,
+            )
+            .await
+            .map_err(|e| Failed {
+                progress: if e.retry.is_some() {
+                    Progress::NothingWritten
+                } else {
+                    Progress::ResponseStarted
+                },
+                conn_reused: true,
+                retry_reason: e.retry,
+                err: e.err,
+            }),
+        }
+    }
+
+    fn wants_h2(&self, route: &Route) -> bool {
+        match self.client.cfg.http {
+            HttpMode::Http1Only => false,
+            HttpMode::Http2PriorKnowledge => !route.uses_forward_proxy(),
+            HttpMode::Auto => route.scheme == Scheme::Https,
+        }
+    }
+
+    async fn attempt_h1(
+        &self,
+        method: &Method,
+        url: &Uri,
+        headers: &HeaderMap,
+        body: Body,
+        route: &Route,
+        mut conn: H1Conn,
+    ) -> Result<Response<Incoming>, Failed> {
+        let t = self.t;
+        let cfg = &self.client.cfg;
+        let was_reused = conn.reused;
+        let target = request_target(url, route);
+        let host = host_header(url, headers);
+        let proxy_auth = if route.uses_forward_proxy() {
+            route
+                .proxy
+                .as_ref()
+                .and_then(|p| p.auth.as_ref())
+                .and_then(|(u, p)| HeaderValue::from_str(&crate::dial::basic_auth(u, p)).ok())
+        } else {
+            None
+        };
+        let expect_continue = !body.is_empty() && expects_continue(headers);
+        let req = H1Request {
+            method,
+            target: &target,
+            host: host.as_bytes(),
+            headers,
+            body,
+            default_user_agent: cfg.user_agent.as_ref(),
+            add_close: !cfg.keep_alive && !request_has_close(headers),
+            proxy_authorization: proxy_auth.as_ref(),
+            expect_continue,
+            expect_timeout: cfg.expect_continue_timeout,
+            response_header_timeout: cfg.response_header_timeout,
+            limits: &cfg.limits,
+        };
+        match round_trip(&mut conn, req, t).await {
+            Ok(r) => {
+                t.got_response_headers(&ResponseHeadersInfo {
+                    status: r.head.status,
+                    version: r.head.version,
+                });
+                let info = conn.info.clone();
+                let deadline = self
+                    .deadline
+                    .map(|d| Box::pin(tokio::time::sleep_until(d)));
+                let pool = cfg.keep_alive.then(|| self.client.pool.clone());
+                let mut builder = Response::builder()
+                    .status(r.head.status)
+                    .version(r.head.version);
+                if let Some(h) = builder.headers_mut() {
+                    *h = r.head.headers;
+                }
+                let body = Incoming::h1(
+                    conn,
+                    r.framing,
+                    &cfg.limits,
+                    pool,
+                    r.reusable,
+                    t.clone(),
+                    deadline,
+                    url.clone(),
+                );
+                let mut resp = builder.body(body).map_err(|e| Failed {
+                    err: Error::with(Kind::Protocol, e),
+                    progress: Progress::ResponseStarted,
+                    conn_reused: was_reused,
+                    retry_reason: None,
+                })?;
+                resp.extensions_mut().insert((*info).clone());
+                Ok(resp)
+            }
+            Err(AttemptError { err, progress }) => {
+                let reason = if err.is_hook() {
+                    CloseReason::HookAborted
+                } else {
+                    CloseReason::Error
+                };
+                close_conn(conn, reason, t);
+                Err(Failed {
+                    err,
+                    progress,
+                    conn_reused: was_reused,
+                    retry_reason: None,
+                })
+            }
+        }
+    }
+
+    /// Go's `Transport.getConn`: an idle connection, or a new dial (whichever of the dial and a
+    /// connection returned by another request comes first).
+    async fn get_conn(&self, route: &Route, host_port: &str, use_h2: bool) -> Result<Conn, Error> {
+        let t = self.t;
+        let client = self.client;
+        let key = route.pool_key();
+        if use_h2 {
+            if let Some(c) = client.h2.checkout(&key, t) {
+                return Ok(Conn::H2(c));
+            }
+        }
+        let reason = if client.cfg.keep_alive && !use_h2 {
+            let (found, discarded) = client.pool.take_idle(&key, t);
+            if let Some(co) = found {
+                if t.is_active() {
+                    t.got_conn(&GotConnInfo {
+                        conn: (*co.conn.info).clone(),
+                        reused: co.conn.reused,
+                        was_idle: true,
+                        idle_time: co.idle_for,
+                    });
+                }
+                return Ok(Conn::H1(co.conn));
+            }
+            if discarded > 0 {
+                NewConnReason::IdleConnsUnusable(discarded)
+            } else {
+                NewConnReason::NoIdleConn
+            }
+        } else if client.cfg.keep_alive {
+            NewConnReason::NoIdleConn
+        } else {
+            NewConnReason::KeepAliveDisabled
+        };
+        t.new_conn(&NewConnInfo {
+            host_port: host_port.to_string(),
+            reason,
+        });
+        let alpn = match client.cfg.http {
+            HttpMode::Http1Only => AlpnMode::Http1Only,
+            HttpMode::Auto => AlpnMode::H2AndHttp1,
+            HttpMode::Http2PriorKnowledge => AlpnMode::H2AndHttp1,
+        };
+        if use_h2 {
+            // HTTP/2: one dial per key at a time; concurrent requests share its result.
+            return crate::h2::connect(client, route, &key, alpn, t)
+                .await
+                .map(|c| match c {
+                    crate::h2::Connected::H2(c) => Conn::H2(c),
+                    crate::h2::Connected::H1(c) => Conn::H1(c),
+                });
+        }
+        let mut handoff = client
+            .cfg
+            .keep_alive
+            .then(|| client.pool.wait_for_returned(&key));
+        let (tx, mut rx) = oneshot::channel::<Result<H1Conn, Error>>();
+        let task_client = client.clone();
+        let task_route = route.clone();
+        let task_t = t.clone();
+        let task_key = key.clone();
+        tokio::spawn(async move {
+            let res = task_client
+                .dialer
+                .dial(&task_route, alpn, &task_t)
+                .await
+                .map(|d| new_h1_conn(d, task_key, &task_route));
+            if let Err(Ok(conn)) = tx.send(res) {
+                // Our requester took another connection (or gave up): keep this one.
+                if task_client.cfg.keep_alive {
+                    task_client.pool.put_unrequested(conn);
+                }
+            }
+        });
+        let conn = match handoff.as_mut() {
+            None => match (&mut rx).await {
+                Ok(r) => r?,
+                Err(_) => return Err(Error::with(Kind::Connect, msg("dial task ended"))),
+            },
+            Some(h) => {
+                tokio::select! {
+                    r = &mut rx => match r {
+                        Ok(r) => r?,
+                        Err(_) => return Err(Error::with(Kind::Connect, msg("dial task ended"))),
+                    },
+                    Ok(c) = h => {
+                        if t.is_active() {
+                            t.got_conn(&GotConnInfo {
+                                conn: (*c.info).clone(),
+                                reused: c.reused,
+                                was_idle: false,
+                                idle_time: Duration::ZERO,
+                            });
+                        }
+                        return Ok(Conn::H1(c));
+                    }
+                }
+            }
+        };
+        if t.is_active() {
+            t.got_conn(&GotConnInfo {
+                conn: (*conn.info).clone(),
+                reused: false,
+                was_idle: false,
+                idle_time: Duration::ZERO,
+            });
+        }
+        Ok(Conn::H1(conn))
+    }
+}
+
+/// Wrap a dialed stream as an HTTP/1.1 connection.
+pub(crate) fn new_h1_conn(d: Dialed, key: PoolKey, route: &Route) -> H1Conn {
+    let info = conn_info(&d, route, Protocol::Http1);
+    H1Conn::new(d.stream, Arc::new(info), key)
+}
+
+pub(crate) fn conn_info(d: &Dialed, route: &Route, protocol: Protocol) -> ConnInfo {
+    ConnInfo {
+        id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
+        local_addr: d.local_addr,
+        remote_addr: d.remote_addr,
+        protocol,
+        tls: d.tls.clone(),
+        proxy: route.proxy.as_ref().map(|p| p.uri.clone()),
+    }
+}
+
+/// Go's `shouldRetryRequest`, for a failure on a reused connection.
+fn should_retry(method: &Method, headers: &HeaderMap, progress: Progress, h2_retryable: bool) -> bool {
+    if h2_retryable {
+        return true;
+    }
+    match progress {
+        Progress::NothingWritten => true,
+        Progress::NoResponse => is_replayable_method(method, headers),
+        Progress::ResponseStarted => false,
+    }
+}
+
+/// GET, HEAD, OPTIONS, TRACE, or any request with an idempotency key.
+fn is_replayable_method(method: &Method, headers: &HeaderMap) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    ) || headers.contains_key("idempotency-key")
+        || headers.contains_key("x-idempotency-key")
+}
+
+/// Refuse what cannot be sent safely, before any hook fires or byte leaves.
+fn validate(method: &Method, url: &Uri, headers: &HeaderMap) -> Result<(), Error> {
+    use httptrace_proto::h1::{validate_header, validate_method, validate_request_target};
+    validate_method(method).map_err(|e| Error::with(Kind::InvalidRequest, e))?;
+    if url.scheme().is_none() || url.host().is_none() {
+        return Err(Error::with(
+            Kind::InvalidRequest,
+            msg("URL must be absolute (http://host/...)"),
+        ));
+    }
+    if let Some(pq) = url.path_and_query() {
+        validate_request_target(pq.as_str()).map_err(|e| Error::with(Kind::InvalidRequest, e))?;
+    }
+    for (name, value) in headers {
+        validate_header(name, value).map_err(|e| Error::with(Kind::InvalidRequest, e))?;
+    }
+    Ok(())
+}
+
+fn request_target(url: &Uri, route: &Route) -> String {
+    let pq = url.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let pq = if pq.is_empty() { "/" } else { pq };
+    if route.uses_forward_proxy() {
+        let host = crate::route::join_host_port(&route.host, route.port);
+        let authority = if url.port().is_some() {
+            host
+        } else {
+            bracket(&route.host)
+        };
+        format!("{}://{}{}", route.scheme.as_str(), authority, pq)
+    } else if pq.starts_with('/') || pq == "*" {
+        pq.to_string()
+    } else {
+        format!("/{pq}")
+    }
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+/// The `Host` value: the request's own `Host` header, else the URL's host with its port only
+/// when the URL gives one (Go's rule).
+pub(crate) fn host_header(url: &Uri, headers: &HeaderMap) -> String {
+    if let Some(h) = headers.get(http::header::HOST).and_then(|v| v.to_str().ok()) {
+        return h.to_string();
+    }
+    let host = url.host().unwrap_or("");
+    match url.port() {
+        Some(p) => format!("{}:{}", host, p.as_str()),
+        None => host.to_string(),
+    }
+}
+
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::EXPECT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("100-continue"))
+}
+
+fn request_has_close(headers: &HeaderMap) -> bool {
+    httptrace_proto::h1::connection_has_token(headers, "close")
+}
+
+impl<B> tower_service::Service<Request<B>> for Client
+where
+    B: Into<Body> + Send + 'static,
+{
+    type Response = Response<Incoming>;
+    type Error = Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response<Incoming>, Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let client = self.clone();
+        Box::pin(async move { client.execute(req).await })
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send() {
+    fn is_send<T: Send>(_: &T) {}
+    let c = Client::new();
+    let f = c.execute(Request::new(Body::empty()));
+    is_send(&f);
+    let _ = StatusCode::OK;
+}

@@ -1,0 +1,870 @@
+//! The TLS client side: rustls 0.23 with the *ring* provider, through tokio-rustls.
+//!
+//! One [`TlsConnector`] is built per client from [`TlsOptions`]. It holds three
+//! `rustls::ClientConfig`s that differ only in the ALPN list they offer and share one session
+//! store, so any connection of the client can resume a session another one established:
+//!
+//! * [`Alpn::H2AndHttp1`]: `["h2", "http/1.1"]`, for https targets when HTTP/2 is enabled;
+//! * [`Alpn::Http1`]: `["http/1.1"]`, for https targets with `--http1.1`, and for the TLS hop to an
+//!   HTTPS proxy (we always speak HTTP/1.1 to a proxy: CONNECT or absolute-form requests);
+//! * [`Alpn::None`]: no ALPN extension at all (Go's HTTP/1-only transport), for callers that want
+//!   Go's exact ClientHello.
+//!
+//! [`TlsConnector::handshake`] fires `tls_handshake_start` just before the handshake and
+//! `tls_handshake_done` after it: with the negotiated [`TlsState`] on success, with an empty state
+//! and the error on failure, timeout or cancellation (a drop guard pairs the hooks even when the
+//! handshake future is dropped).
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+use rustls_pki_types::pem::PemObject;
+
+use crate::dial::resolve::parse_ip_literal;
+use crate::error::{msg, Elapsed, Error, Kind, TimeoutKind};
+use crate::stream::Stream;
+use crate::trace::{TlsState, TlsVersion, Tracer};
+
+/// Go's `DefaultTransport.TLSHandshakeTimeout`.
+pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sessions remembered for resumption, per client.
+const SESSION_CACHE_SIZE: usize = 256;
+
+/// How the client's TLS is configured (from the client builder / CLI flags).
+#[derive(Clone, Debug)]
+pub(crate) struct TlsOptions {
+    /// Trust the operating system's roots (rustls-native-certs). Default true.
+    pub(crate) use_native_roots: bool,
+    /// Trust the Mozilla roots compiled in (cargo feature `webpki-roots`; without the feature,
+    /// setting this makes [`TlsConnector::new`] fail).
+    pub(crate) use_webpki_roots: bool,
+    /// Extra trusted roots, DER.
+    pub(crate) extra_roots_der: Vec<CertificateDer<'static>>,
+    /// PEM files of extra trusted roots (`--cacert`); every certificate in each file is added.
+    pub(crate) ca_files: Vec<PathBuf>,
+    /// Accept any server certificate (`-k`). Handshake signatures are still verified.
+    pub(crate) insecure: bool,
+    /// Lowest TLS version offered (default TLS 1.2).
+    pub(crate) min_version: Option<TlsVersion>,
+    /// Highest TLS version offered (default TLS 1.3).
+    pub(crate) max_version: Option<TlsVersion>,
+    /// Bound on each handshake (Go's `TLSHandshakeTimeout`; default 10 s, `None` = no limit).
+    pub(crate) handshake_timeout: Option<Duration>,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions {
+            use_native_roots: true,
+            use_webpki_roots: false,
+            extra_roots_der: Vec::new(),
+            ca_files: Vec::new(),
+            insecure: false,
+            min_version: None,
+            max_version: None,
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+        }
+    }
+}
+
+/// Which ALPN list a handshake offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Alpn {
+    /// `["h2", "http/1.1"]`.
+    H2AndHttp1,
+    /// `["http/1.1"]`.
+    Http1,
+    /// No ALPN extension.
+    None,
+}
+
+/// The client's TLS configuration, built once per client.
+pub(crate) struct TlsConnector {
+    h2: Arc<ClientConfig>,
+    h1: Arc<ClientConfig>,
+    none: Arc<ClientConfig>,
+    handshake_timeout: Option<Duration>,
+}
+
+impl fmt::Debug for TlsConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConnector")
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn builder_error(s: impl Into<String>) -> Error {
+    Error::with(Kind::Builder, msg(s))
+}
+
+fn load_roots(opts: &TlsOptions) -> Result<RootCertStore, Error> {
+    let mut roots = RootCertStore::empty();
+    if opts.use_native_roots {
+        let res = rustls_native_certs::load_native_certs();
+        for e in &res.errors {
+            tracing::debug!(error = %e, "error loading a system root certificate");
+        }
+        let (added, ignored) = roots.add_parsable_certificates(res.certs);
+        tracing::debug!(added, ignored, "system root certificates loaded");
+        if added == 0 {
+            tracing::warn!("no usable system root certificates found");
+        }
+    }
+    if opts.use_webpki_roots {
+        #[cfg(feature = "webpki-roots")]
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        #[cfg(not(feature = "webpki-roots"))]
+        return Err(builder_error(
+            "webpki roots requested but httptrace was built without the `webpki-roots` feature",
+        ));
+    }
+    for der in &opts.extra_roots_der {
+        roots
+            .add(der.clone())
+            .map_err(|e| Error::with(Kind::Builder, e))?;
+    }
+    for path in &opts.ca_files {
+        let iter = CertificateDer::pem_file_iter(path)
+            .map_err(|e| builder_error(format!("cannot read CA file {}: {e}", path.display())))?;
+        let mut n = 0usize;
+        for cert in iter {
+            let cert = cert.map_err(|e| {
+                builder_error(format!("invalid PEM in CA file {}: {e}", path.display()))
+            })?;
+            roots.add(cert).map_err(|e| {
+                builder_error(format!(
+                    "unusable certificate in CA file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(builder_error(format!(
+                "no certificate found in CA file {}",
+                path.display()
+            )));
+        }
+    }
+    Ok(roots)
+}
+
+fn versions(opts: &TlsOptions) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, Error> {
+    let rank = |v: TlsVersion| match v {
+        TlsVersion::Tls12 => 0,
+        _ => 1,
+    };
+    let lo = opts.min_version.map(rank).unwrap_or(0);
+    let hi = opts.max_version.map(rank).unwrap_or(1);
+    let all: [(u8, &'static rustls::SupportedProtocolVersion); 2] =
+        [(0, &rustls::version::TLS12), (1, &rustls::version::TLS13)];
+    let v: Vec<_> = all
+        .iter()
+        .filter(|(r, _)| *r >= lo && *r <= hi)
+        .map(|(_, v)| *v)
+        .collect();
+    if v.is_empty() {
+        return Err(builder_error(
+            "TLS minimum version is higher than the maximum version",
+        ));
+    }
+    Ok(v)
+}
+
+impl TlsConnector {
+    /// Build the client's TLS configuration. Fails (`Kind::Builder`) on an unreadable or empty CA
+    /// file, an invalid certificate, or inconsistent versions.
+    pub(crate) fn new(opts: &TlsOptions) -> Result<TlsConnector, Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let versions = versions(opts)?;
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&versions)
+            .map_err(|e| Error::with(Kind::Builder, e))?;
+        let mut base = if opts.insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCert { provider }))
+                .with_no_client_auth()
+        } else {
+            builder
+                .with_root_certificates(load_roots(opts)?)
+                .with_no_client_auth()
+        };
+        let store: Arc<dyn ClientSessionStore> =
+            Arc::new(ClientSessionMemoryCache::new(SESSION_CACHE_SIZE));
+        base.resumption = Resumption::store(store);
+        let with_alpn = |protos: &[&[u8]]| {
+            let mut c = base.clone();
+            c.alpn_protocols = protos.iter().map(|p| p.to_vec()).collect();
+            Arc::new(c)
+        };
+        Ok(TlsConnector {
+            h2: with_alpn(&[b"h2", b"http/1.1"]),
+            h1: with_alpn(&[b"http/1.1"]),
+            none: with_alpn(&[]),
+            handshake_timeout: opts.handshake_timeout,
+        })
+    }
+
+    fn config(&self, alpn: Alpn) -> Arc<ClientConfig> {
+        match alpn {
+            Alpn::H2AndHttp1 => self.h2.clone(),
+            Alpn::Http1 => self.h1.clone(),
+            Alpn::None => self.none.clone(),
+        }
+    }
+
+    /// TLS handshake over `stream` with `server_name` (a DNS name, or an IP literal: then no SNI
+    /// is sent and the certificate must cover the IP), firing the TLS hooks.
+    pub(crate) async fn handshake(
+        &self,
+        stream: Stream,
+        server_name: &str,
+        alpn: Alpn,
+        tracer: &Tracer,
+    ) -> Result<(Stream, Arc<TlsState>), Error> {
+        tracer.tls_handshake_start();
+        let mut guard = TlsDoneGuard {
+            tracer,
+            armed: true,
+        };
+        let res = self.handshake_inner(stream, server_name, alpn).await;
+        guard.armed = false;
+        match &res {
+            Ok((_, state)) => tracer.tls_handshake_done(state, None),
+            Err(e) => tracer.tls_handshake_done(&TlsState::default(), Some(e)),
+        }
+        res
+    }
+
+    async fn handshake_inner(
+        &self,
+        stream: Stream,
+        server_name: &str,
+        alpn: Alpn,
+    ) -> Result<(Stream, Arc<TlsState>), Error> {
+        let (name, sni) = match parse_ip_literal(server_name) {
+            Some(ip) => (ServerName::IpAddress(ip.into()), None),
+            None => {
+                let n = ServerName::try_from(server_name.to_owned()).map_err(|e| {
+                    Error::with(
+                        Kind::Tls,
+                        msg(format!("invalid TLS server name {server_name:?}: {e}")),
+                    )
+                })?;
+                (n, Some(server_name.to_owned()))
+            }
+        };
+        let connector = tokio_rustls::TlsConnector::from(self.config(alpn));
+        let connecting = connector.connect(name, stream);
+        let done = match self.handshake_timeout {
+            None => connecting.await,
+            Some(t) => match tokio::time::timeout(t, connecting).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(Error::with(
+                        Kind::Timeout(TimeoutKind::TlsHandshake),
+                        Elapsed(t),
+                    ))
+                }
+            },
+        };
+        let tls = done.map_err(|e| handshake_error(e, server_name))?;
+        let state = state_of(tls.get_ref().1, sni);
+        Ok((Stream::Tls(Box::new(tls)), Arc::new(state)))
+    }
+}
+
+fn state_of(conn: &rustls::ClientConnection, server_name: Option<String>) -> TlsState {
+    use rustls::{HandshakeKind, ProtocolVersion};
+    let version = match conn.protocol_version() {
+        Some(ProtocolVersion::TLSv1_2) => Some(TlsVersion::Tls12),
+        Some(ProtocolVersion::TLSv1_3) => Some(TlsVersion::Tls13),
+        _ => None,
+    };
+    let cipher_suite = conn.negotiated_cipher_suite().map(|s| {
+        let cs = s.suite();
+        cs.as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{cs:?}"))
+    });
+    TlsState {
+        version,
+        cipher_suite,
+        alpn: conn
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
+        server_name,
+        peer_certificates: conn
+            .peer_certificates()
+            .map(|c| c.iter().map(|d| d.to_vec()).collect())
+            .unwrap_or_default(),
+        resumed: conn.handshake_kind() == Some(HandshakeKind::Resumed),
+    }
+}
+
+/// Fires `tls_handshake_done` with a cancellation error when the handshake future is dropped
+/// between the two hooks.
+struct TlsDoneGuard<'a> {
+    tracer: &'a Tracer,
+    armed: bool,
+}
+
+impl Drop for TlsDoneGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let err = Error::with(Kind::Canceled, msg("TLS handshake canceled"));
+            self.tracer
+                .tls_handshake_done(&TlsState::default(), Some(&err));
+        }
+    }
+}
+
+/// A failed handshake: a plain-words summary, with the rustls error as `source()`.
+///
+/// `Display` is `"<summary>: <rustls error>"`, e.g.
+/// `certificate is not trusted (unknown issuer) for "localhost": invalid peer certificate:
+/// UnknownIssuer`.
+#[derive(Debug)]
+pub(crate) struct TlsFailure {
+    summary: String,
+    source: rustls::Error,
+}
+
+impl TlsFailure {
+    /// The rustls error.
+    pub(crate) fn rustls_error(&self) -> &rustls::Error {
+        &self.source
+    }
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.summary, self.source)
+    }
+}
+
+impl std::error::Error for TlsFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn summarize(e: &rustls::Error, name: &str) -> String {
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            CertificateError::UnknownIssuer => {
+                format!("certificate for {name:?} is not trusted (unknown issuer)")
+            }
+            #[allow(deprecated)]
+            CertificateError::BadSignature => {
+                format!("certificate for {name:?} is not trusted (bad signature)")
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                format!("certificate is not valid for name {name:?}")
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                format!("certificate for {name:?} has expired")
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                format!("certificate for {name:?} is not valid yet")
+            }
+            CertificateError::Revoked => format!("certificate for {name:?} is revoked"),
+            _ => format!("certificate for {name:?} is not valid"),
+        },
+        rustls::Error::AlertReceived(_) => {
+            format!("the server {name:?} aborted the TLS handshake")
+        }
+        _ => format!("TLS handshake with {name:?} failed"),
+    }
+}
+
+fn handshake_error(e: io::Error, name: &str) -> Error {
+    let rustls_err = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .cloned();
+    match rustls_err {
+        Some(r) => Error::with(
+            Kind::Tls,
+            TlsFailure {
+                summary: summarize(&r, name),
+                source: r,
+            },
+        ),
+        None => {
+            let kind = e.kind();
+            let text = if kind == io::ErrorKind::UnexpectedEof {
+                format!("TLS handshake with {name:?}: connection closed by the server")
+            } else {
+                format!("TLS handshake with {name:?}: {e}")
+            };
+            Error::with(
+                Kind::Tls,
+                io::Error::new(kind, TlsIoError { text, source: e }),
+            )
+        }
+    }
+}
+
+#[derive(Debug)]
+struct TlsIoError {
+    text: String,
+    source: io::Error,
+}
+
+impl fmt::Display for TlsIoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for TlsIoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// `-k`: accepts any certificate chain for any name, but still checks that the server holds the
+/// certificate's key (handshake signatures verified with the provider's algorithms).
+#[derive(Debug)]
+struct AcceptAnyCert {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_certs {
+    //! A CA and a leaf for `localhost` / `127.0.0.1` / `::1`, and a tiny rustls server.
+
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::ServerConfig;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    pub(crate) struct TestPki {
+        pub(crate) ca_der: CertificateDer<'static>,
+        pub(crate) ca_pem: String,
+        pub(crate) leaf_der: CertificateDer<'static>,
+        pub(crate) leaf_key: Vec<u8>,
+    }
+
+    pub(crate) fn pki(names: &[&str]) -> TestPki {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ca_params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            format!("httptrace test CA {} {n}", std::process::id()),
+        );
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf_params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+        TestPki {
+            ca_der: ca_cert.der().clone(),
+            ca_pem: ca_cert.pem(),
+            leaf_der: leaf.der().clone(),
+            leaf_key: leaf_key.serialize_der(),
+        }
+    }
+
+    pub(crate) fn server_config(p: &TestPki, alpn: &[&[u8]]) -> Arc<ServerConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut cfg = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![p.leaf_der.clone(), p.ca_der.clone()],
+                PrivateKeyDer::try_from(p.leaf_key.clone()).unwrap(),
+            )
+            .unwrap();
+        cfg.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+        Arc::new(cfg)
+    }
+
+    /// Accepts TLS connections forever; each gets "hello" written (so the client processes the
+    /// session tickets) and is then echoed until EOF.
+    pub(crate) async fn tls_server(bind: &str, cfg: Arc<ServerConfig>) -> std::net::SocketAddr {
+        let l = TcpListener::bind(bind).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = l.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let _ = tls.write_all(b"hello").await;
+                    let _ = tls.flush().await;
+                    let mut buf = [0u8; 1024];
+                    loop {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => {
+                                if tls.write_all(&buf[..n]).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_certs::*;
+    use super::*;
+    use crate::trace::ClientTrace;
+    use std::sync::Mutex;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    type Log = Arc<Mutex<Vec<String>>>;
+
+    fn recorder() -> (Tracer, Log) {
+        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let (l1, l2) = (log.clone(), log.clone());
+        let trace = ClientTrace::new()
+            .on_tls_handshake_start(move || l1.lock().unwrap().push("tls_start".into()))
+            .on_tls_handshake_done(move |s, e| {
+                l2.lock().unwrap().push(format!(
+                    "tls_done version={:?} alpn={:?} sni={:?} resumed={} certs={} err={}",
+                    s.version.map(|v| v.as_str()),
+                    s.alpn,
+                    s.server_name,
+                    s.resumed,
+                    s.peer_certificates.len(),
+                    e.map(|e| e.to_string()).unwrap_or_default()
+                ))
+            });
+        (Tracer::new(Some(trace)), log)
+    }
+
+    fn opts_with_ca(p: &TestPki) -> TlsOptions {
+        TlsOptions {
+            use_native_roots: false,
+            extra_roots_der: vec![p.ca_der.clone()],
+            ..TlsOptions::default()
+        }
+    }
+
+    async fn tcp(addr: std::net::SocketAddr) -> Stream {
+        Stream::Tcp(TcpStream::connect(addr).await.unwrap())
+    }
+
+    async fn read_hello(s: &mut Stream) {
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"hello");
+    }
+
+    #[tokio::test]
+    async fn handshake_state_ip_and_name_and_resumption() {
+        let p = pki(&["localhost", "127.0.0.1"]);
+        let addr = tls_server("127.0.0.1:0", server_config(&p, &[b"h2", b"http/1.1"])).await;
+        let c = TlsConnector::new(&opts_with_ca(&p)).unwrap();
+
+        // IP literal: no SNI, server_name None; h2 selected.
+        let (tracer, log) = recorder();
+        let (mut s, st) = c
+            .handshake(tcp(addr).await, "127.0.0.1", Alpn::H2AndHttp1, &tracer)
+            .await
+            .unwrap();
+        assert_eq!(st.version, Some(TlsVersion::Tls13));
+        assert_eq!(st.alpn.as_deref(), Some("h2"));
+        assert_eq!(st.server_name, None);
+        assert_eq!(st.peer_certificates.len(), 2);
+        assert_eq!(st.peer_certificates[0], p.leaf_der.to_vec());
+        assert!(
+            st.cipher_suite.as_deref().unwrap().starts_with("TLS13_"),
+            "{st:?}"
+        );
+        assert!(!st.resumed);
+        read_hello(&mut s).await;
+        assert_eq!(log.lock().unwrap().len(), 2);
+        assert!(log.lock().unwrap()[1].ends_with("err="));
+
+        // DNS name: SNI sent; http/1.1 only.
+        let (mut s2, st2) = c
+            .handshake(tcp(addr).await, "localhost", Alpn::Http1, &tracer)
+            .await
+            .unwrap();
+        assert_eq!(st2.server_name.as_deref(), Some("localhost"));
+        assert_eq!(st2.alpn.as_deref(), Some("http/1.1"));
+        assert!(!st2.resumed, "first handshake with this name");
+        read_hello(&mut s2).await;
+
+        // Same name again, other ALPN config: the shared session store resumes.
+        let (_s3, st3) = c
+            .handshake(tcp(addr).await, "localhost", Alpn::H2AndHttp1, &tracer)
+            .await
+            .unwrap();
+        assert!(st3.resumed, "{st3:?}");
+        assert_eq!(
+            st3.peer_certificates.len(),
+            2,
+            "resumed sessions keep the peer certs"
+        );
+
+        // No ALPN offered: none negotiated.
+        let (_s4, st4) = c
+            .handshake(tcp(addr).await, "127.0.0.1", Alpn::None, &Tracer::none())
+            .await
+            .unwrap();
+        assert_eq!(st4.alpn, None);
+        drop(s);
+    }
+
+    #[tokio::test]
+    async fn tls12_only() {
+        let p = pki(&["localhost"]);
+        let addr = tls_server("127.0.0.1:0", server_config(&p, &[])).await;
+        let o = TlsOptions {
+            max_version: Some(TlsVersion::Tls12),
+            ..opts_with_ca(&p)
+        };
+        let c = TlsConnector::new(&o).unwrap();
+        let (_s, st) = c
+            .handshake(
+                tcp(addr).await,
+                "localhost",
+                Alpn::H2AndHttp1,
+                &Tracer::none(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(st.version, Some(TlsVersion::Tls12));
+        assert_eq!(st.alpn, None);
+        assert!(
+            st.cipher_suite
+                .as_deref()
+                .unwrap()
+                .starts_with("TLS_ECDHE_"),
+            "{st:?}"
+        );
+        let bad = TlsOptions {
+            min_version: Some(TlsVersion::Tls13),
+            max_version: Some(TlsVersion::Tls12),
+            ..TlsOptions::default()
+        };
+        assert!(TlsConnector::new(&bad).unwrap_err().is_builder());
+    }
+
+    #[tokio::test]
+    async fn untrusted_and_wrong_name_fail_with_empty_state() {
+        let p = pki(&["example.com"]);
+        let addr = tls_server("127.0.0.1:0", server_config(&p, &[])).await;
+
+        // Wrong name (trusted CA).
+        let c = TlsConnector::new(&opts_with_ca(&p)).unwrap();
+        let (tracer, log) = recorder();
+        let e = c
+            .handshake(tcp(addr).await, "localhost", Alpn::Http1, &tracer)
+            .await
+            .unwrap_err();
+        assert!(e.is_tls());
+        let s = e.to_string();
+        assert!(
+            s.contains("certificate is not valid for name \"localhost\""),
+            "{s}"
+        );
+        let failure = std::error::Error::source(&e)
+            .unwrap()
+            .downcast_ref::<TlsFailure>()
+            .unwrap();
+        assert!(matches!(
+            failure.rustls_error(),
+            rustls::Error::InvalidCertificate(_)
+        ));
+        {
+            let l = log.lock().unwrap();
+            assert_eq!(l[0], "tls_start");
+            assert!(
+            l[1].starts_with("tls_done version=None alpn=None sni=None resumed=false certs=0 err=TLS handshake failed"),
+            "{}",
+            l[1]
+        );
+        }
+
+        // Untrusted CA.
+        let other = pki(&["example.com"]);
+        let c2 = TlsConnector::new(&opts_with_ca(&other)).unwrap();
+        let e = c2
+            .handshake(tcp(addr).await, "example.com", Alpn::Http1, &Tracer::none())
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("is not trusted (unknown issuer)"),
+            "{e}"
+        );
+
+        // Insecure accepts both.
+        let k = TlsConnector::new(&TlsOptions {
+            insecure: true,
+            use_native_roots: false,
+            ..TlsOptions::default()
+        })
+        .unwrap();
+        let (mut s, st) = k
+            .handshake(tcp(addr).await, "localhost", Alpn::Http1, &Tracer::none())
+            .await
+            .unwrap();
+        assert_eq!(st.server_name.as_deref(), Some("localhost"));
+        read_hello(&mut s).await;
+        s.write_all(b"ping").await.unwrap();
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"ping");
+    }
+
+    #[tokio::test]
+    async fn handshake_timeout_and_eof() {
+        // A server that accepts and never answers.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let mut v = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                v.push(s);
+                if v.len() == 1 {
+                    continue;
+                }
+                // Second connection: close at once.
+                v.pop();
+            }
+        });
+        let c = TlsConnector::new(&TlsOptions {
+            use_native_roots: false,
+            handshake_timeout: Some(Duration::from_millis(100)),
+            ..TlsOptions::default()
+        })
+        .unwrap();
+        let (tracer, log) = recorder();
+        let e = c
+            .handshake(tcp(addr).await, "localhost", Alpn::Http1, &tracer)
+            .await
+            .unwrap_err();
+        assert_eq!(e.timeout_kind(), Some(TimeoutKind::TlsHandshake));
+        assert!(e.is_tls());
+        assert_eq!(log.lock().unwrap().len(), 2);
+        let e = c
+            .handshake(tcp(addr).await, "localhost", Alpn::Http1, &tracer)
+            .await
+            .unwrap_err();
+        assert!(e.is_tls() && !e.is_timeout(), "{e}");
+        held.abort();
+    }
+
+    #[tokio::test]
+    async fn ca_files() {
+        let p = pki(&["localhost"]);
+        let dir = std::env::temp_dir().join(format!("httptrace-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("ca.pem");
+        std::fs::write(&good, &p.ca_pem).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "nothing here\n").unwrap();
+        let addr = tls_server("127.0.0.1:0", server_config(&p, &[])).await;
+        let c = TlsConnector::new(&TlsOptions {
+            use_native_roots: false,
+            ca_files: vec![good.clone()],
+            ..TlsOptions::default()
+        })
+        .unwrap();
+        c.handshake(tcp(addr).await, "localhost", Alpn::Http1, &Tracer::none())
+            .await
+            .unwrap();
+        for bad in [empty.clone(), dir.join("missing.pem")] {
+            let e = TlsConnector::new(&TlsOptions {
+                use_native_roots: false,
+                ca_files: vec![bad.clone()],
+                ..TlsOptions::default()
+            })
+            .unwrap_err();
+            assert!(e.is_builder(), "{e}");
+            assert!(e.to_string().contains(&*bad.to_string_lossy()), "{e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn native_roots_build() {
+        // Must not fail even if the system store is empty.
+        TlsConnector::new(&TlsOptions::default()).unwrap();
+    }
+}

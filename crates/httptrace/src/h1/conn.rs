@@ -1,0 +1,103 @@
+//! An HTTP/1.1 connection: the stream, its buffers, and what the pool needs to know about it.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use futures_util::task::noop_waker_ref;
+use tokio::io::{AsyncRead, ReadBuf};
+
+use crate::route::PoolKey;
+use crate::stream::Stream;
+use crate::trace::ConnInfo;
+
+/// Initial read buffer capacity; grows as needed up to the head limit.
+pub(crate) const READ_BUF_INIT: usize = 8 * 1024;
+
+/// One HTTP/1.1 connection, owned by exactly one request at a time (or by the idle pool).
+pub(crate) struct H1Conn {
+    pub(crate) io: Stream,
+    /// Bytes read from the socket and not consumed yet.
+    pub(crate) read_buf: BytesMut,
+    /// Serialized request head (and small bodies), reused across requests.
+    pub(crate) write_buf: Vec<u8>,
+    pub(crate) info: Arc<ConnInfo>,
+    pub(crate) key: PoolKey,
+    /// Go's `persistConn.reused`: set each time the connection is offered back to the pool.
+    pub(crate) reused: bool,
+    /// Set when the connection can no longer carry a request (I/O error, framing problem).
+    pub(crate) broken: bool,
+}
+
+/// What a quick, non-blocking look at an idle connection found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum IdleHealth {
+    /// Nothing to read, no EOF: usable.
+    Healthy,
+    /// The peer closed it (EOF) or it errored.
+    Closed,
+    /// The peer sent bytes while no request was outstanding.
+    UnexpectedBytes,
+}
+
+impl H1Conn {
+    pub(crate) fn new(io: Stream, info: Arc<ConnInfo>, key: PoolKey) -> H1Conn {
+        H1Conn {
+            io,
+            read_buf: BytesMut::with_capacity(READ_BUF_INIT),
+            write_buf: Vec::with_capacity(1024),
+            info,
+            key,
+            reused: false,
+            broken: false,
+        }
+    }
+
+    /// Poll the socket once without registering interest: an idle connection must have nothing
+    /// to say. Go discards a connection whose idle read returned EOF or data; so do we.
+    pub(crate) fn idle_health(&mut self) -> IdleHealth {
+        if !self.read_buf.is_empty() {
+            return IdleHealth::UnexpectedBytes;
+        }
+        let mut cx = Context::from_waker(noop_waker_ref());
+        let mut probe = [0u8; 1];
+        let mut rb = ReadBuf::new(&mut probe);
+        match Pin::new(&mut self.io).poll_read(&mut cx, &mut rb) {
+            Poll::Pending => IdleHealth::Healthy,
+            Poll::Ready(Ok(())) if rb.filled().is_empty() => IdleHealth::Closed,
+            Poll::Ready(Ok(())) => IdleHealth::UnexpectedBytes,
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => IdleHealth::Healthy,
+            Poll::Ready(Err(_)) => IdleHealth::Closed,
+        }
+    }
+}
+
+/// Bytes requested from the socket per read.
+pub(crate) const READ_CHUNK: usize = 16 * 1024;
+
+/// Read once from `io`, appending to `buf`. `Ready(Ok(0))` is EOF.
+///
+/// The spare room is zero-filled before the read (the crate forbids `unsafe`, so uninitialized
+/// capacity cannot be handed to the reader); a memset of one chunk is small next to a syscall.
+pub(crate) fn poll_read_buf(
+    io: &mut Stream,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let old = buf.len();
+    buf.resize(old + READ_CHUNK, 0);
+    let mut rb = ReadBuf::new(&mut buf[old..]);
+    let res = Pin::new(io).poll_read(cx, &mut rb);
+    let n = match &res {
+        Poll::Ready(Ok(())) => rb.filled().len(),
+        _ => 0,
+    };
+    buf.truncate(old + n);
+    match res {
+        Poll::Ready(Ok(())) => Poll::Ready(Ok(n)),
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
+    }
+}

@@ -1,0 +1,807 @@
+//! One HTTP/1.1 request/response exchange on a connection, firing the hooks where Go's
+//! `persistConn.roundTrip`, `persistConn.writeLoop` and `persistConn.readLoop` fire them.
+//!
+//! The request is written and the response read concurrently (one future polls both sides of the
+//! socket), so a server that answers before it read the whole body is seen at once, as Go's
+//! separate read and write loops see it.
+
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use httptrace_proto::h1::{
+    parse_response_head, response_body_kind, response_keep_alive, BodyKind as Framing, Encoder,
+    HeadWriter, Limits, ParseStatus, ProtoError, ResponseHead,
+};
+use tokio::io::AsyncWrite;
+use tokio::time::Sleep;
+
+use super::conn::H1Conn;
+use crate::body::BodyKind;
+use crate::error::{msg, Error, Kind, TimeoutKind};
+use crate::trace::{HeaderValues, Tracer, WroteRequestInfo};
+
+/// Largest body copied into the head buffer so head and body leave in one write.
+const COPY_BODY_MAX: usize = 16 * 1024;
+
+/// Go's limit of non-101 interim responses per request.
+pub(crate) const MAX_1XX: u32 = 5;
+
+/// A request ready to be written on an HTTP/1.1 connection.
+pub(crate) struct H1Request<'a> {
+    pub(crate) method: &'a Method,
+    /// Origin-form (`/path?q`) or, to a forward proxy, absolute-form.
+    pub(crate) target: &'a str,
+    /// Value of the `Host` field.
+    pub(crate) host: &'a [u8],
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: crate::body::Body,
+    /// `User-Agent` to send when the request has none (`None`: send none).
+    pub(crate) default_user_agent: Option<&'a HeaderValue>,
+    /// Add `Connection: close` (keep-alive disabled by the client).
+    pub(crate) add_close: bool,
+    /// `Proxy-Authorization` value for a forward proxy with credentials.
+    pub(crate) proxy_authorization: Option<&'a HeaderValue>,
+    /// The request asked for `Expect: 100-continue` and has a body.
+    pub(crate) expect_continue: bool,
+    pub(crate) expect_timeout: Duration,
+    pub(crate) response_header_timeout: Option<Duration>,
+    pub(crate) limits: &'a Limits,
+}
+
+/// The final response head and what the body decoder needs.
+pub(crate) struct H1Response {
+    pub(crate) head: ResponseHead,
+    pub(crate) framing: Framing,
+    /// The connection may carry another request once the body is done.
+    pub(crate) reusable: bool,
+}
+
+/// How far an attempt got, which decides whether it may be replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// Not a byte written: always safe to replay (with a replayable body).
+    NothingWritten,
+    /// Written, but the connection died before any response byte arrived.
+    NoResponse,
+    /// A response started: never replayed.
+    ResponseStarted,
+}
+
+/// A failed attempt.
+pub(crate) struct AttemptError {
+    pub(crate) err: Error,
+    pub(crate) progress: Progress,
+}
+
+impl AttemptError {
+    fn new(err: Error, progress: Progress) -> AttemptError {
+        AttemptError { err, progress }
+    }
+}
+
+/// Go's `persistConn.roundTrip` for one attempt. On success the connection is positioned at the
+/// start of the response body.
+pub(crate) async fn round_trip(
+    conn: &mut H1Conn,
+    req: H1Request<'_>,
+    t: &Tracer,
+) -> Result<H1Response, AttemptError> {
+    let H1Request {
+        method,
+        target,
+        host,
+        headers,
+        body,
+        default_user_agent,
+        add_close,
+        proxy_authorization,
+        expect_continue,
+        expect_timeout,
+        response_header_timeout,
+        limits,
+    } = req;
+
+    // ---- write the head into the buffer, one wrote_header_field per field (Go: Request.write)
+    let framing = request_framing(method, &body);
+    conn.write_buf.clear();
+    let head = HeadParts {
+        method,
+        target,
+        host,
+        headers,
+        default_user_agent,
+        framing,
+        add_close,
+        proxy_authorization,
+    };
+    if let Err(e) = encode_head(&mut conn.write_buf, &head, t) {
+        return Err(AttemptError::new(proto_err(e), Progress::NothingWritten));
+    }
+    t.wrote_headers();
+
+    let mut ex = Exchange::new(conn, body, framing, limits, t);
+
+    // ---- Expect: 100-continue (Go: flush the headers, Wait100Continue, then wait)
+    let mut send_body = true;
+    if expect_continue {
+        if let Err(e) = poll_fn(|cx| ex.poll_flush_buffered(cx)).await {
+            let err = Error::with(Kind::Io, e);
+            t.wrote_request(&WroteRequestInfo {
+                err: Some(err.clone()),
+            });
+            return Err(AttemptError::new(err, ex.progress()));
+        }
+        t.wait_100_continue();
+        ex.expecting_100 = true;
+        let mut timer = Box::pin(tokio::time::sleep(expect_timeout));
+        match poll_fn(|cx| ex.poll_wait_continue(cx, timer.as_mut())).await {
+            Ok(ContinueOutcome::Continue) | Ok(ContinueOutcome::TimedOut) => {}
+            Ok(ContinueOutcome::Final) => {
+                // A final status before 100 Continue: send the body unless either side asked to
+                // close, in which case withhold it and close the connection afterwards.
+                let resp = ex.final_head.as_ref();
+                let server_close = resp.map(|h| !response_keep_alive(h)).unwrap_or(true);
+                if server_close || add_close || request_wants_close(headers) {
+                    send_body = false;
+                }
+            }
+            Err(e) => {
+                // The connection failed while waiting: the body is not sent (Go: write returns
+                // nil and WroteRequest reports no error); the read side reports the failure.
+                t.wrote_request(&WroteRequestInfo { err: None });
+                return Err(e);
+            }
+        }
+        ex.expecting_100 = false;
+    }
+
+    // ---- write the body while watching for the response (Go: writeLoop || readLoop)
+    let write_result = if send_body {
+        poll_fn(|cx| ex.poll_write_all(cx)).await
+    } else {
+        ex.body_withheld = true;
+        Ok(())
+    };
+    match &write_result {
+        Ok(()) => t.wrote_request(&WroteRequestInfo { err: None }),
+        Err(e) => t.wrote_request(&WroteRequestInfo {
+            err: Some(e.err.clone()),
+        }),
+    }
+    if let Err(e) = write_result {
+        // A write error on a connection whose response already started is reported as the
+        // response's failure only if no final head arrived; otherwise the response stands but
+        // the connection is not reused.
+        if ex.final_head.is_none() {
+            return Err(e);
+        }
+        ex.conn.broken = true;
+    }
+
+    // ---- read the response head (Go: readLoop -> readResponse), bounded by the header timeout
+    if ex.final_head.is_none() {
+        let mut timer = response_header_timeout.map(|d| Box::pin(tokio::time::sleep(d)));
+        poll_fn(|cx| {
+            if let Some(tm) = timer.as_mut() {
+                if tm.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(AttemptError::new(
+                        Error::timeout(TimeoutKind::ResponseHeader),
+                        Progress::ResponseStarted,
+                    )));
+                }
+            }
+            ex.poll_read_final(cx)
+        })
+        .await?;
+    }
+    let head = match ex.final_head.take() {
+        Some(h) => h,
+        None => {
+            return Err(AttemptError::new(
+                Error::with(Kind::Protocol, msg("no response head")),
+                ex.progress(),
+            ))
+        }
+    };
+    let framing = response_body_kind(method, &head)
+        .map_err(|e| AttemptError::new(proto_err(e), Progress::ResponseStarted))?;
+    let reusable = !ex.conn.broken
+        && !ex.body_withheld
+        && response_keep_alive(&head)
+        && !add_close
+        && !request_wants_close(headers)
+        && head.status != StatusCode::SWITCHING_PROTOCOLS
+        && !matches!(framing, Framing::CloseDelimited);
+    Ok(H1Response {
+        head,
+        framing,
+        reusable,
+    })
+}
+
+use std::future::Future;
+
+/// What ended the 100-continue wait.
+enum ContinueOutcome {
+    Continue,
+    Final,
+    TimedOut,
+}
+
+/// How the request body is framed on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RequestFraming {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// Go's rule: Content-Length for a known length when it is non-zero, or zero for methods that
+/// expect a body (POST, PUT, PATCH); chunked for streams of unknown length.
+fn request_framing(method: &Method, body: &crate::body::Body) -> RequestFraming {
+    match body.len() {
+        Some(0) => {
+            if matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+                RequestFraming::Length(0)
+            } else {
+                RequestFraming::None
+            }
+        }
+        Some(n) => RequestFraming::Length(n),
+        None => RequestFraming::Chunked,
+    }
+}
+
+/// Fields the client writes itself (or never forwards).
+fn is_excluded(name: &HeaderName) -> bool {
+    name == http::header::HOST
+        || name == http::header::USER_AGENT
+        || name == http::header::CONTENT_LENGTH
+        || name == http::header::TRANSFER_ENCODING
+}
+
+fn request_wants_close(headers: &HeaderMap) -> bool {
+    httptrace_proto::h1::connection_has_token(headers, "close")
+}
+
+/// `content-type` -> `Content-Type`, the form Go reports (only computed when tracing).
+pub(crate) fn canonical_name(name: &HeaderName) -> String {
+    let mut out = String::with_capacity(name.as_str().len());
+    let mut upper = true;
+    for c in name.as_str().chars() {
+        if upper {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        upper = c == '-';
+    }
+    out
+}
+
+
+/// The parts of a request head, in the order they are written.
+#[derive(Clone, Copy)]
+struct HeadParts<'a> {
+    method: &'a Method,
+    target: &'a str,
+    host: &'a [u8],
+    headers: &'a HeaderMap,
+    default_user_agent: Option<&'a HeaderValue>,
+    framing: RequestFraming,
+    add_close: bool,
+    proxy_authorization: Option<&'a HeaderValue>,
+}
+
+/// Go's `Request.write`, header part: Host, User-Agent, the framing field, the request's own
+/// fields, then the fields the transport adds; `wrote_header_field` right after each field is
+/// in the buffer.
+fn encode_head(buf: &mut Vec<u8>, p: &HeadParts<'_>, t: &Tracer) -> Result<(), ProtoError> {
+    let HeadParts {
+        method,
+        target,
+        host,
+        headers,
+        default_user_agent,
+        framing,
+        add_close,
+        proxy_authorization,
+    } = *p;
+    let mut w = HeadWriter::new(buf, method, target);
+    w.field_value(b"Host", host)?;
+    t.wrote_header_field("Host", HeaderValues::bytes(host));
+    match headers.get(http::header::USER_AGENT) {
+        Some(ua) => {
+            if !ua.is_empty() {
+                w.field_value(b"User-Agent", ua.as_bytes())?;
+                t.wrote_header_field("User-Agent", HeaderValues::one(ua));
+            }
+        }
+        None => {
+            if let Some(ua) = default_user_agent {
+                w.field_value(b"User-Agent", ua.as_bytes())?;
+                t.wrote_header_field("User-Agent", HeaderValues::one(ua));
+            }
+        }
+    }
+    match framing {
+        RequestFraming::None => {}
+        RequestFraming::Length(n) => {
+            let mut digits = [0u8; 20];
+            let v = fmt_u64(n, &mut digits);
+            w.field_value(b"Content-Length", v)?;
+            t.wrote_header_field("Content-Length", HeaderValues::bytes(v));
+        }
+        RequestFraming::Chunked => {
+            w.field_value(b"Transfer-Encoding", b"chunked")?;
+            t.wrote_header_field("Transfer-Encoding", HeaderValues::bytes(b"chunked"));
+        }
+    }
+    let tracing_fields = t.wants_header_fields();
+    for name in headers.keys() {
+        if is_excluded(name) {
+            continue;
+        }
+        for v in headers.get_all(name) {
+            w.field_value(name.as_str().as_bytes(), v.as_bytes())?;
+        }
+        if tracing_fields {
+            t.wrote_header_field(&canonical_name(name), HeaderValues::all(headers, name));
+        }
+    }
+    if add_close {
+        w.field_value(b"Connection", b"close")?;
+        t.wrote_header_field("Connection", HeaderValues::bytes(b"close"));
+    }
+    if let Some(pa) = proxy_authorization {
+        w.field_value(b"Proxy-Authorization", pa.as_bytes())?;
+        t.wrote_header_field("Proxy-Authorization", HeaderValues::one(pa));
+    }
+    w.finish();
+    Ok(())
+}
+
+/// Decimal digits of `n` in `buf`, without allocating.
+fn fmt_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+pub(crate) fn proto_err(e: ProtoError) -> Error {
+    match e {
+        ProtoError::InvalidRequest(_) => Error::with(Kind::InvalidRequest, e),
+        ProtoError::IncompleteBody { .. } => Error::with(Kind::ResponseBody, e),
+        _ => Error::with(Kind::Protocol, e),
+    }
+}
+
+enum BodySrc {
+    Done,
+    Stream {
+        body: crate::body::DynBody,
+        enc: Encoder,
+    },
+}
+
+/// Both directions of one exchange.
+struct Exchange<'c, 't> {
+    conn: &'c mut H1Conn,
+    t: &'t Tracer,
+    limits: &'c Limits,
+    /// Bytes of `conn.write_buf` already written.
+    head_off: usize,
+    /// Segments queued after the head buffer.
+    segs: std::collections::VecDeque<Bytes>,
+    body: BodySrc,
+    wrote_any: bool,
+    flushed: bool,
+    // read side
+    got_first_byte: bool,
+    n1xx: u32,
+    expecting_100: bool,
+    final_head: Option<ResponseHead>,
+    body_withheld: bool,
+}
+
+impl<'c, 't> Exchange<'c, 't> {
+    fn new(
+        conn: &'c mut H1Conn,
+        body: crate::body::Body,
+        framing: RequestFraming,
+        limits: &'c Limits,
+        t: &'t Tracer,
+    ) -> Exchange<'c, 't> {
+        let mut segs = std::collections::VecDeque::new();
+        let body = match body.kind {
+            BodyKind::Empty => BodySrc::Done,
+            BodyKind::Full(b) => {
+                if b.len() <= COPY_BODY_MAX {
+                    conn.write_buf.extend_from_slice(&b);
+                } else {
+                    segs.push_back(b);
+                }
+                BodySrc::Done
+            }
+            BodyKind::Stream { body, .. } => {
+                let enc = match framing {
+                    RequestFraming::Length(n) => Encoder::length(n),
+                    _ => Encoder::chunked(),
+                };
+                BodySrc::Stream { body, enc }
+            }
+        };
+        Exchange {
+            conn,
+            t,
+            limits,
+            head_off: 0,
+            segs,
+            body,
+            wrote_any: false,
+            flushed: false,
+            got_first_byte: false,
+            n1xx: 0,
+            expecting_100: false,
+            final_head: None,
+            body_withheld: false,
+        }
+    }
+
+    fn progress(&self) -> Progress {
+        if self.got_first_byte {
+            Progress::ResponseStarted
+        } else if self.wrote_any {
+            Progress::NoResponse
+        } else {
+            Progress::NothingWritten
+        }
+    }
+
+    fn write_err(&self, e: io::Error) -> AttemptError {
+        AttemptError::new(Error::with(Kind::Io, e), self.progress())
+    }
+
+    /// Write only the head buffer (used before waiting for 100 Continue).
+    fn poll_flush_buffered(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.head_off < self.conn.write_buf.len() {
+            let n = match Pin::new(&mut self.conn.io)
+                .poll_write(cx, &self.conn.write_buf[self.head_off..])
+            {
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.wrote_any = true;
+            self.head_off += n;
+        }
+        Pin::new(&mut self.conn.io).poll_flush(cx)
+    }
+
+    /// Write everything queued (head remainder, then segments). Ready(Ok) when all is out.
+    fn poll_write_queued(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let head_rem = self.conn.write_buf.len() - self.head_off;
+            if head_rem == 0 && self.segs.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            let n = {
+                let mut slices: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
+                let mut k = 0;
+                if head_rem > 0 {
+                    slices[0] = IoSlice::new(&self.conn.write_buf[self.head_off..]);
+                    k = 1;
+                }
+                for s in self.segs.iter() {
+                    if k == slices.len() {
+                        break;
+                    }
+                    slices[k] = IoSlice::new(s);
+                    k += 1;
+                }
+                let io = Pin::new(&mut self.conn.io);
+                let res = if k == 1 {
+                    io.poll_write(cx, &slices[0])
+                } else {
+                    io.poll_write_vectored(cx, &slices[..k])
+                };
+                match res {
+                    Poll::Ready(Ok(n)) => n,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            };
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.wrote_any = true;
+            let mut n = n;
+            let take = n.min(head_rem);
+            self.head_off += take;
+            n -= take;
+            while n > 0 {
+                let Some(front) = self.segs.front_mut() else {
+                    break;
+                };
+                if n >= front.len() {
+                    n -= front.len();
+                    self.segs.pop_front();
+                } else {
+                    front.advance(n);
+                    n = 0;
+                }
+            }
+        }
+    }
+
+    /// Drive the whole write (head, body, terminator, flush) while reading any response that
+    /// arrives meanwhile. Ready(Ok) once the request is fully written, or once a final response
+    /// arrived that says the connection closes (the rest of the body is then abandoned).
+    fn poll_write_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), AttemptError>> {
+        loop {
+            // Write side.
+            match self.poll_write_queued(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.write_err(e))),
+                Poll::Pending => {
+                    // Blocked on the socket: look at the read side, then wait.
+                    if let Poll::Ready(r) = self.poll_read_side_during_write(cx) {
+                        return Poll::Ready(r);
+                    }
+                    return Poll::Pending;
+                }
+            }
+            // Queue is empty: pull more body.
+            let mut finished = false;
+            match &mut self.body {
+                BodySrc::Done => finished = true,
+                BodySrc::Stream { body, enc } => match body.as_mut().poll_frame(cx) {
+                    Poll::Pending => {
+                        if let Poll::Ready(r) = self.poll_read_side_during_write(cx) {
+                            return Poll::Ready(r);
+                        }
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Ok(data) = frame.into_data() {
+                            if !data.is_empty() {
+                                let mut prefix = Vec::new();
+                                if let Err(e) = enc.encode_chunk_header(data.len(), &mut prefix) {
+                                    return Poll::Ready(Err(AttemptError::new(
+                                        proto_err(e),
+                                        self.progress(),
+                                    )));
+                                }
+                                if !prefix.is_empty() {
+                                    self.segs.push_back(Bytes::from(prefix));
+                                }
+                                self.segs.push_back(data);
+                                let mut suffix = Vec::new();
+                                enc.encode_chunk_trailer(&mut suffix);
+                                if !suffix.is_empty() {
+                                    self.segs.push_back(Bytes::from(suffix));
+                                }
+                            }
+                        }
+                        // Trailer frames are not sent (as Go does not trace them either).
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        self.conn.broken = true;
+                        return Poll::Ready(Err(AttemptError::new(
+                            Error::with(Kind::RequestBody, e),
+                            Progress::ResponseStarted,
+                        )));
+                    }
+                    Poll::Ready(None) => {
+                        let mut tail = Vec::new();
+                        if let Err(e) = enc.finish(&mut tail) {
+                            self.conn.broken = true;
+                            return Poll::Ready(Err(AttemptError::new(
+                                proto_err(e),
+                                Progress::ResponseStarted,
+                            )));
+                        }
+                        if !tail.is_empty() {
+                            self.segs.push_back(Bytes::from(tail));
+                        }
+                        self.body = BodySrc::Done;
+                    }
+                },
+            }
+            if finished {
+                if !self.flushed {
+                    match Pin::new(&mut self.conn.io).poll_flush(cx) {
+                        Poll::Ready(Ok(())) => self.flushed = true,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(self.write_err(e))),
+                        Poll::Pending => {
+                            if let Poll::Ready(r) = self.poll_read_side_during_write(cx) {
+                                return Poll::Ready(r);
+                            }
+                            return Poll::Pending;
+                        }
+                    }
+                }
+                return Poll::Ready(Ok(()));
+            }
+        }
+    }
+
+    /// While the write is blocked, read responses. Returns Ready when the write should stop:
+    /// a final response that closes the connection arrived (`Ok`), or reading failed (`Err`).
+    fn poll_read_side_during_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), AttemptError>> {
+        if self.final_head.is_some() {
+            return Poll::Pending;
+        }
+        match self.poll_next_head(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(HeadEvent::Interim)) => {
+                // Keep going: the hooks already fired; the waker is registered by the next
+                // poll of the read side.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Poll::Ready(Ok(HeadEvent::Final)) => {
+                let close = self
+                    .final_head
+                    .as_ref()
+                    .map(|h| !response_keep_alive(h))
+                    .unwrap_or(true);
+                if close {
+                    // The server answered and will close: stop sending the body.
+                    self.body_withheld = true;
+                    self.conn.broken = true;
+                    Poll::Ready(Ok(()))
+                } else {
+                    // Finish the body so the connection stays in sync.
+                    Poll::Pending
+                }
+            }
+        }
+    }
+
+    /// Wait for 100 Continue, a final status, or the timer.
+    fn poll_wait_continue(
+        &mut self,
+        cx: &mut Context<'_>,
+        timer: Pin<&mut Sleep>,
+    ) -> Poll<Result<ContinueOutcome, AttemptError>> {
+        loop {
+            match self.poll_next_head(cx) {
+                Poll::Ready(Ok(HeadEvent::Interim)) => {
+                    if !self.expecting_100 {
+                        // A 100 released us.
+                        return Poll::Ready(Ok(ContinueOutcome::Continue));
+                    }
+                    continue;
+                }
+                Poll::Ready(Ok(HeadEvent::Final)) => return Poll::Ready(Ok(ContinueOutcome::Final)),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => break,
+            }
+        }
+        if timer.poll(cx).is_ready() {
+            return Poll::Ready(Ok(ContinueOutcome::TimedOut));
+        }
+        Poll::Pending
+    }
+
+    /// Read until the final head.
+    fn poll_read_final(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), AttemptError>> {
+        while self.final_head.is_none() {
+            match self.poll_next_head(cx) {
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Parse (reading as needed) the next response head: an interim 1xx (hooks fired) or the
+    /// final head (stored in `final_head`).
+    fn poll_next_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<HeadEvent, AttemptError>> {
+        loop {
+            if !self.conn.read_buf.is_empty() {
+                match parse_response_head(&self.conn.read_buf, self.limits) {
+                    Ok(ParseStatus::Complete { head, consumed }) => {
+                        self.conn.read_buf.advance(consumed);
+                        return Poll::Ready(self.on_head(head));
+                    }
+                    Ok(ParseStatus::Partial) => {}
+                    Err(e) => {
+                        self.conn.broken = true;
+                        return Poll::Ready(Err(AttemptError::new(
+                            proto_err(e),
+                            Progress::ResponseStarted,
+                        )));
+                    }
+                }
+            }
+            // Need more bytes.
+            let n = match super::conn::poll_read_buf(&mut self.conn.io, &mut self.conn.read_buf, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => {
+                    self.conn.broken = true;
+                    let progress = self.progress();
+                    return Poll::Ready(Err(AttemptError::new(
+                        Error::with(Kind::Io, e),
+                        progress,
+                    )));
+                }
+                Poll::Ready(Ok(n)) => n,
+            };
+            if n == 0 {
+                self.conn.broken = true;
+                let progress = self.progress();
+                let m = if self.got_first_byte {
+                    "connection closed in the middle of the response head"
+                } else {
+                    "server closed the connection before sending a response"
+                };
+                let kind = if self.got_first_byte {
+                    Kind::Protocol
+                } else {
+                    Kind::Io
+                };
+                return Poll::Ready(Err(AttemptError::new(Error::with(kind, msg(m)), progress)));
+            }
+            if !self.got_first_byte {
+                self.got_first_byte = true;
+                self.t.got_first_response_byte();
+            }
+        }
+    }
+
+    fn on_head(&mut self, head: ResponseHead) -> Result<HeadEvent, AttemptError> {
+        let code = head.status.as_u16();
+        if (100..200).contains(&code) && code != 101 {
+            self.n1xx += 1;
+            if self.n1xx > MAX_1XX {
+                self.conn.broken = true;
+                return Err(AttemptError::new(
+                    Error::new(Kind::TooMany1xx),
+                    Progress::ResponseStarted,
+                ));
+            }
+            let is_100 = code == 100;
+            if is_100 && self.expecting_100 {
+                self.t.got_100_continue();
+            }
+            if let Err(e) = self.t.got_1xx_response(head.status, &head.headers) {
+                self.conn.broken = true;
+                return Err(AttemptError::new(
+                    Error::with(Kind::Hook, e),
+                    Progress::ResponseStarted,
+                ));
+            }
+            if is_100 {
+                self.expecting_100 = false;
+            }
+            return Ok(HeadEvent::Interim);
+        }
+        self.final_head = Some(head);
+        Ok(HeadEvent::Final)
+    }
+}
+
+enum HeadEvent {
+    Interim,
+    Final,
+}
+

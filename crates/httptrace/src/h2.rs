@@ -1,0 +1,784 @@
+//! HTTP/2 with the `h2` crate: shared connections per route key, one stream per request, and
+//! the hooks where Go's HTTP/2 transport fires them (`http2ClientConn.RoundTrip`,
+//! `encodeHeaders`, `writeRequest`, the read loop's `processHeaders` / `handleResponse`).
+//!
+//! Differences from HTTP/1.1, as in Go: `get_conn` reports the target (never the proxy);
+//! `got_conn` fires per stream with `reused = false` only for the first stream of a connection
+//! and `was_idle` when no other stream was open; header fields are reported one (name, value)
+//! pair at a time with lower-case names, pseudo-header fields first; `got_1xx_response` comes
+//! before `got_100_continue`; `put_idle_conn` never fires.
+
+use std::collections::HashMap;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::client::{ResponseFuture, SendRequest};
+use h2::{Reason, RecvStream, SendStream};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
+use http_body::{Frame, SizeHint};
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
+
+use crate::body::{Body, BodyKind};
+use crate::client::{conn_info, host_header, new_h1_conn, ClientInner, Config};
+use crate::dial::AlpnMode;
+use crate::error::{msg, Error, Kind, TimeoutKind};
+use crate::h1::conn::H1Conn;
+use crate::h1::round_trip::MAX_1XX;
+use crate::incoming::Incoming;
+use crate::route::{PoolKey, Route};
+use crate::trace::{
+    BodyDoneInfo, ConnInfo, ConnOutcome, GotConnInfo, HeaderValues, Protocol, ResponseHeadersInfo,
+    RetryReason, Tracer, WroteRequestInfo,
+};
+
+/// Stream-level receive window we advertise (the default 64 KiB makes large bodies crawl).
+const STREAM_WINDOW: u32 = 4 * 1024 * 1024;
+/// Connection-level receive window.
+const CONN_WINDOW: u32 = 8 * 1024 * 1024;
+
+/// Shared HTTP/2 connections, per route key.
+#[derive(Default)]
+pub(crate) struct H2Pool {
+    state: Mutex<PoolState>,
+}
+
+#[derive(Default)]
+struct PoolState {
+    conns: HashMap<PoolKey, Vec<H2Conn>>,
+    /// A dial in progress for the key that may yield an HTTP/2 connection; others wait for it.
+    dialing: HashMap<PoolKey, watch::Receiver<()>>,
+}
+
+/// A handle on one shared HTTP/2 connection.
+#[derive(Clone)]
+pub(crate) struct H2Conn {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    send: SendRequest<Bytes>,
+    info: Arc<ConnInfo>,
+    /// Go's `cc.reused`: flipped by the first stream.
+    used: AtomicBool,
+    /// Set when the connection task ended or the server sent GOAWAY.
+    closed: Arc<AtomicBool>,
+    streams: Mutex<Streams>,
+}
+
+struct Streams {
+    open: usize,
+    last_active: Instant,
+}
+
+/// The result of [`connect`]: ALPN may have chosen HTTP/1.1.
+pub(crate) enum Connected {
+    H2(H2Conn),
+    H1(H1Conn),
+}
+
+/// A failed HTTP/2 attempt, with the retry reason when the stream was provably not processed.
+pub(crate) struct H2Error {
+    pub(crate) err: Error,
+    pub(crate) retry: Option<RetryReason>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl H2Pool {
+    /// A live connection for `key`, with `got_conn` fired for the new stream.
+    pub(crate) fn checkout(&self, key: &PoolKey, t: &Tracer) -> Option<H2Conn> {
+        let conn = {
+            let mut st = lock(&self.state);
+            let list = st.conns.get_mut(key)?;
+            list.retain(|c| !c.shared.closed.load(Ordering::Acquire));
+            let c = list.first().cloned();
+            if list.is_empty() {
+                st.conns.remove(key);
+            }
+            c
+        }?;
+        conn.acquire(t);
+        Some(conn)
+    }
+
+    fn insert(&self, key: &PoolKey, conn: H2Conn) {
+        lock(&self.state)
+            .conns
+            .entry(key.clone())
+            .or_default()
+            .push(conn);
+    }
+
+    /// Forget every connection; streams in flight finish, then the connections close.
+    pub(crate) fn close_idle(&self) {
+        let mut st = lock(&self.state);
+        for (_, list) in st.conns.drain() {
+            for c in list {
+                c.shared.closed.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+impl H2Conn {
+    /// Account for a new stream and fire `got_conn` with Go's h2 rule.
+    fn acquire(&self, t: &Tracer) {
+        let reused = self.shared.used.swap(true, Ordering::AcqRel);
+        let (was_idle, idle_time) = {
+            let mut s = lock(&self.shared.streams);
+            let was_idle = s.open == 0 && reused;
+            let idle = if was_idle {
+                s.last_active.elapsed()
+            } else {
+                Duration::ZERO
+            };
+            s.open += 1;
+            s.last_active = Instant::now();
+            (was_idle, idle)
+        };
+        if t.is_active() {
+            t.got_conn(&GotConnInfo {
+                conn: (*self.shared.info).clone(),
+                reused,
+                was_idle,
+                idle_time,
+            });
+        }
+    }
+
+    fn release(&self) {
+        let mut s = lock(&self.shared.streams);
+        s.open = s.open.saturating_sub(1);
+        s.last_active = Instant::now();
+    }
+
+    fn mark_closed(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+    }
+}
+
+/// Releases the stream slot accounting when the exchange ends.
+struct StreamGuard(H2Conn);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// Dial for a request that may speak HTTP/2. Concurrent requests for the same key wait for one
+/// dial instead of each opening a connection; if that dial does not yield HTTP/2, they dial
+/// their own.
+pub(crate) async fn connect(
+    client: &Arc<ClientInner>,
+    route: &Route,
+    key: &PoolKey,
+    alpn: AlpnMode,
+    t: &Tracer,
+) -> Result<Connected, Error> {
+    let mut waited = false;
+    loop {
+        // Either join the dial in progress for this key, or become its dialer.
+        let joined: Result<watch::Receiver<()>, watch::Sender<()>> = if waited {
+            Err(watch::channel(()).0)
+        } else {
+            let mut st = lock(&client.h2.state);
+            match st.dialing.get(key) {
+                Some(rx) => Ok(rx.clone()),
+                None => {
+                    let (tx, rx) = watch::channel(());
+                    st.dialing.insert(key.clone(), rx);
+                    Err(tx)
+                }
+            }
+        };
+        match joined {
+            Ok(mut rx) => {
+                // Ends when the dialer drops its sender.
+                let _ = rx.changed().await;
+                waited = true;
+                if let Some(c) = client.h2.checkout(key, t) {
+                    return Ok(Connected::H2(c));
+                }
+            }
+            Err(tx) => return dial_h2(client, route, key, alpn, t, tx).await,
+        }
+    }
+}
+
+async fn dial_h2(
+    client: &Arc<ClientInner>,
+    route: &Route,
+    key: &PoolKey,
+    alpn: AlpnMode,
+    t: &Tracer,
+    done: watch::Sender<()>,
+) -> Result<Connected, Error> {
+    // Whatever happens, let waiters go once this function returns.
+    struct Unregister<'a> {
+        client: &'a ClientInner,
+        key: &'a PoolKey,
+        _done: watch::Sender<()>,
+    }
+    impl Drop for Unregister<'_> {
+        fn drop(&mut self) {
+            lock(&self.client.h2.state).dialing.remove(self.key);
+        }
+    }
+    let _unregister = Unregister {
+        client,
+        key,
+        _done: done,
+    };
+    let dialed = client.dialer.dial(route, alpn, t).await?;
+    let _ = alpn;
+    let prior_knowledge = client.cfg.http == crate::client::HttpMode::Http2PriorKnowledge;
+    if !(dialed.negotiated_h2 || prior_knowledge) {
+        let conn = new_h1_conn(dialed, key.clone(), route);
+        if t.is_active() {
+            t.got_conn(&GotConnInfo {
+                conn: (*conn.info).clone(),
+                reused: false,
+                was_idle: false,
+                idle_time: Duration::ZERO,
+            });
+        }
+        return Ok(Connected::H1(conn));
+    }
+    let info = Arc::new(conn_info(&dialed, route, Protocol::Http2));
+    let mut builder = h2::client::Builder::new();
+    builder
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONN_WINDOW)
+        .max_header_list_size(u32::try_from(client.cfg.limits.max_head_bytes).unwrap_or(u32::MAX))
+        .enable_push(false);
+    let (send, connection) = builder
+        .handshake::<_, Bytes>(dialed.stream)
+        .await
+        .map_err(|e| Error::with(Kind::Http2, e))?;
+    let closed = Arc::new(AtomicBool::new(false));
+    let task_closed = closed.clone();
+    tokio::spawn(async move {
+        let _ = connection.await;
+        task_closed.store(true, Ordering::Release);
+    });
+    let conn = H2Conn {
+        shared: Arc::new(Shared {
+            send,
+            info,
+            used: AtomicBool::new(false),
+            closed,
+            streams: Mutex::new(Streams {
+                open: 0,
+                last_active: Instant::now(),
+            }),
+        }),
+    };
+    client.h2.insert(key, conn.clone());
+    conn.acquire(t);
+    Ok(Connected::H2(conn))
+}
+
+/// Classify an h2 error: was the stream refused before the server processed it?
+fn classify(e: h2::Error, conn: &H2Conn) -> H2Error {
+    if e.is_go_away() {
+        conn.mark_closed();
+    }
+    let retry = if e.reason() == Some(Reason::REFUSED_STREAM) {
+        Some(RetryReason::RefusedStream)
+    } else if e.is_go_away() && e.is_remote() {
+        Some(RetryReason::GoAway)
+    } else {
+        None
+    };
+    let kind = if e.is_io() { Kind::Io } else { Kind::Http2 };
+    if e.is_io() {
+        conn.mark_closed();
+    }
+    H2Error {
+        err: Error::with(kind, e),
+        retry,
+    }
+}
+
+fn fail(err: Error) -> H2Error {
+    H2Error { err, retry: None }
+}
+
+/// Connection-specific fields that HTTP/2 forbids (RFC 9113 §8.2.2).
+fn is_connection_specific(name: &http::HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection" | "proxy-connection" | "keep-alive" | "transfer-encoding" | "upgrade" | "host"
+    )
+}
+
+/// One request on a shared HTTP/2 connection.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn round_trip(
+    conn: H2Conn,
+    method: &Method,
+    url: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+    cfg: &Config,
+    t: &Tracer,
+    deadline: Option<Instant>,
+) -> Result<Response<Incoming>, H2Error> {
+    let guard = StreamGuard(conn.clone());
+
+    // ---- build the request (Go: encodeHeaders)
+    let authority = host_header(url, headers);
+    let pq = url.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let scheme = url.scheme_str().unwrap_or("https");
+    let uri = Uri::builder()
+        .scheme(scheme)
+        .authority(authority.as_str())
+        .path_and_query(if pq.is_empty() { "/" } else { pq })
+        .build()
+        .map_err(|e| fail(Error::with(Kind::InvalidRequest, e)))?;
+    let mut req = Request::builder()
+        .method(method.clone())
+        .uri(uri)
+        .version(Version::HTTP_2)
+        .body(())
+        .map_err(|e| fail(Error::with(Kind::InvalidRequest, e)))?;
+    {
+        let h = req.headers_mut();
+        for (name, value) in headers {
+            if is_connection_specific(name) {
+                continue;
+            }
+            if name == http::header::TE && !value.as_bytes().eq_ignore_ascii_case(b"trailers") {
+                continue;
+            }
+            if name == http::header::CONTENT_LENGTH {
+                continue;
+            }
+            if name == http::header::USER_AGENT && value.is_empty() {
+                continue;
+            }
+            h.append(name.clone(), value.clone());
+        }
+        match body.len() {
+            Some(0) if !matches!(*method, Method::POST | Method::PUT | Method::PATCH) => {}
+            Some(n) => {
+                h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+            }
+            None => {}
+        }
+        if !headers.contains_key(http::header::USER_AGENT) {
+            if let Some(ua) = &cfg.user_agent {
+                h.insert(http::header::USER_AGENT, ua.clone());
+            }
+        }
+    }
+    if t.wants_header_fields() {
+        t.wrote_header_field(":authority", HeaderValues::bytes(authority.as_bytes()));
+        t.wrote_header_field(":method", HeaderValues::bytes(method.as_str().as_bytes()));
+        t.wrote_header_field(":path", HeaderValues::bytes(pq.as_bytes()));
+        t.wrote_header_field(":scheme", HeaderValues::bytes(scheme.as_bytes()));
+        for (name, value) in req.headers() {
+            t.wrote_header_field(name.as_str(), HeaderValues::one(value));
+        }
+    }
+
+    // ---- open the stream and send HEADERS
+    let expect_continue = cfg.expect_continue_timeout > Duration::ZERO
+        && !body.is_empty()
+        && headers
+            .get_all(http::header::EXPECT)
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let send = conn.shared.send.clone();
+    let mut send = send.ready().await.map_err(|e| classify(e, &conn))?;
+    let end_of_stream = body.is_empty();
+    let (resp_fut, send_stream) = send
+        .send_request(req, end_of_stream)
+        .map_err(|e| classify(e, &conn))?;
+    t.wrote_headers();
+
+    let mut ex = Exchange {
+        resp_fut,
+        send_stream: Some(send_stream),
+        t,
+        conn: &conn,
+        got_first_byte: false,
+        n1xx: 0,
+        final_head: None,
+        body: match body.kind {
+            BodyKind::Empty => Src::Done,
+            BodyKind::Full(b) if b.is_empty() => Src::Done,
+            BodyKind::Full(b) => Src::Full(Some(b)),
+            BodyKind::Stream { body, .. } => Src::Stream(body),
+        },
+        chunk: None,
+        body_done: end_of_stream,
+        withheld: false,
+    };
+
+    // ---- Expect: 100-continue (Go's h2 writeRequest select)
+    if expect_continue {
+        t.wait_100_continue();
+        let mut timer = Box::pin(tokio::time::sleep(cfg.expect_continue_timeout));
+        match poll_fn(|cx| ex.poll_wait_continue(cx, timer.as_mut())).await {
+            Ok(()) => {}
+            Err(e) => {
+                t.wrote_request(&WroteRequestInfo {
+                    err: Some(e.err.clone()),
+                });
+                return Err(e);
+            }
+        }
+    }
+
+    // ---- body and response concurrently
+    let write_res = poll_fn(|cx| ex.poll_send_body(cx)).await;
+    match &write_res {
+        Ok(()) if ex.withheld => t.wrote_request(&WroteRequestInfo {
+            err: Some(Error::with(
+                Kind::Http2,
+                msg("aborting request body write: the server answered with a final status"),
+            )),
+        }),
+        Ok(()) => t.wrote_request(&WroteRequestInfo { err: None }),
+        Err(e) => t.wrote_request(&WroteRequestInfo {
+            err: Some(e.err.clone()),
+        }),
+    }
+    if let Err(e) = write_res {
+        if ex.final_head.is_none() {
+            return Err(e);
+        }
+    }
+    if ex.final_head.is_none() {
+        let mut timer = cfg
+            .response_header_timeout
+            .map(|d| Box::pin(tokio::time::sleep(d)));
+        poll_fn(|cx| {
+            if let Some(tm) = timer.as_mut() {
+                if tm.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(fail(Error::timeout(TimeoutKind::ResponseHeader))));
+                }
+            }
+            ex.poll_head(cx, true).map(|r| r.map(|_| ()))
+        })
+        .await?;
+    }
+    let Some(resp) = ex.final_head.take() else {
+        return Err(fail(Error::with(Kind::Http2, msg("no response head"))));
+    };
+    let (parts, recv) = resp.into_parts();
+    t.got_response_headers(&ResponseHeadersInfo {
+        status: parts.status,
+        version: Version::HTTP_2,
+    });
+    let pending_reset = if ex.withheld { ex.send_stream.take() } else { None };
+    let body = H2Body {
+        recv,
+        t: t.clone(),
+        bytes: 0,
+        done: false,
+        pending_trailers: None,
+        deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+        pending_reset,
+        _guard: guard,
+        url: url.clone(),
+    };
+    let mut resp = Response::from_parts(parts, Incoming::h2(body));
+    resp.extensions_mut().insert((*conn.shared.info).clone());
+    Ok(resp)
+}
+
+enum Src {
+    Done,
+    Full(Option<Bytes>),
+    Stream(crate::body::DynBody),
+}
+
+struct Exchange<'a> {
+    resp_fut: ResponseFuture,
+    send_stream: Option<SendStream<Bytes>>,
+    t: &'a Tracer,
+    conn: &'a H2Conn,
+    got_first_byte: bool,
+    n1xx: u32,
+    final_head: Option<Response<RecvStream>>,
+    body: Src,
+    chunk: Option<Bytes>,
+    body_done: bool,
+    /// The body was not sent because a final status ≥ 300 came first.
+    withheld: bool,
+}
+
+enum Head {
+    Interim(u16),
+    Final,
+}
+
+impl Exchange<'_> {
+    fn first_byte(&mut self) {
+        if !self.got_first_byte {
+            self.got_first_byte = true;
+            self.t.got_first_response_byte();
+        }
+    }
+
+    /// Poll for the next response head. `Ready(Ok(Interim))` after the 1xx hooks ran.
+    fn poll_head(&mut self, cx: &mut Context<'_>, _final_wanted: bool) -> Poll<Result<Head, H2Error>> {
+        if self.final_head.is_some() {
+            return Poll::Ready(Ok(Head::Final));
+        }
+        match self.resp_fut.poll_informational(cx) {
+            Poll::Ready(Some(Ok(info))) => {
+                self.first_byte();
+                self.n1xx += 1;
+                if self.n1xx > MAX_1XX {
+                    self.reset(Reason::PROTOCOL_ERROR);
+                    return Poll::Ready(Err(fail(Error::new(Kind::TooMany1xx))));
+                }
+                let status = info.status();
+                if let Err(e) = self.t.got_1xx_response(status, info.headers()) {
+                    self.reset(Reason::PROTOCOL_ERROR);
+                    return Poll::Ready(Err(fail(Error::with(Kind::Hook, e))));
+                }
+                if status.as_u16() == 100 {
+                    self.t.got_100_continue();
+                }
+                return Poll::Ready(Ok(Head::Interim(status.as_u16())));
+            }
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(classify(e, self.conn))),
+            Poll::Ready(None) | Poll::Pending => {}
+        }
+        match Pin::new(&mut self.resp_fut).poll(cx) {
+            Poll::Ready(Ok(resp)) => {
+                self.first_byte();
+                self.final_head = Some(resp);
+                Poll::Ready(Ok(Head::Final))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(classify(e, self.conn))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn reset(&mut self, reason: Reason) {
+        if let Some(s) = self.send_stream.as_mut() {
+            s.send_reset(reason);
+        }
+    }
+
+    /// Wait for `100 Continue` or the timer; a final status ≥ 300 withholds the body (Go closes
+    /// the request body), a final status below waits for the timer like Go.
+    fn poll_wait_continue(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut timer: Pin<&mut Sleep>,
+    ) -> Poll<Result<(), H2Error>> {
+        loop {
+            if self.final_head.is_some() {
+                let status = self.final_head.as_ref().map(|r| r.status().as_u16()).unwrap_or(0);
+                if status >= 300 {
+                    self.withheld = true;
+                    self.body_done = true;
+                    return Poll::Ready(Ok(()));
+                }
+                break;
+            }
+            match self.poll_head(cx, false) {
+                Poll::Ready(Ok(Head::Interim(100))) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(_)) => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => break,
+            }
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
+    }
+
+    /// Send the body with flow control while watching for the response.
+    fn poll_send_body(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), H2Error>> {
+        loop {
+            if self.body_done {
+                return Poll::Ready(Ok(()));
+            }
+            // Watch the response side (1xx hooks, early final head).
+            if self.final_head.is_none() {
+                match self.poll_head(cx, false) {
+                    Poll::Ready(Ok(_)) => continue,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {}
+                }
+            }
+            let Some(stream) = self.send_stream.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            if self.chunk.is_none() {
+                match &mut self.body {
+                    Src::Done => {
+                        if let Err(e) = stream.send_data(Bytes::new(), true) {
+                            return Poll::Ready(Err(classify(e, self.conn)));
+                        }
+                        self.body_done = true;
+                        continue;
+                    }
+                    Src::Full(b) => match b.take() {
+                        Some(b) => self.chunk = Some(b),
+                        None => self.body = Src::Done,
+                    },
+                    Src::Stream(body) => match body.as_mut().poll_frame(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(None) => self.body = Src::Done,
+                        Poll::Ready(Some(Ok(f))) => {
+                            if let Ok(d) = f.into_data() {
+                                if !d.is_empty() {
+                                    self.chunk = Some(d);
+                                }
+                            }
+                        }
+                        Poll::Ready(Some(Err(e))) => {
+                            stream.send_reset(Reason::CANCEL);
+                            return Poll::Ready(Err(fail(Error::with(Kind::RequestBody, e))));
+                        }
+                    },
+                }
+                continue;
+            }
+            let len = self.chunk.as_ref().map_or(0, Bytes::len);
+            stream.reserve_capacity(len);
+            match stream.poll_capacity(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    return Poll::Ready(Err(fail(Error::with(
+                        Kind::Http2,
+                        msg("stream closed while sending the request body"),
+                    ))))
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(classify(e, self.conn))),
+                Poll::Ready(Some(Ok(0))) => continue,
+                Poll::Ready(Some(Ok(n))) => {
+                    let Some(mut chunk) = self.chunk.take() else {
+                        continue;
+                    };
+                    let part = chunk.split_to(n.min(chunk.len()));
+                    let last = chunk.is_empty() && matches!(self.body, Src::Full(None));
+                    if !chunk.is_empty() {
+                        self.chunk = Some(chunk);
+                    }
+                    if let Err(e) = stream.send_data(part, last) {
+                        return Poll::Ready(Err(classify(e, self.conn)));
+                    }
+                    if last {
+                        self.body_done = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An HTTP/2 response body.
+pub(crate) struct H2Body {
+    recv: RecvStream,
+    t: Tracer,
+    bytes: u64,
+    done: bool,
+    pending_trailers: Option<HeaderMap>,
+    deadline: Option<Pin<Box<Sleep>>>,
+    /// The request side left open because its body was withheld; reset once the response ends.
+    pending_reset: Option<SendStream<Bytes>>,
+    _guard: StreamGuard,
+    url: Uri,
+}
+
+impl H2Body {
+    pub(crate) fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        if let Some(t) = self.pending_trailers.take() {
+            return Poll::Ready(Some(Ok(Frame::trailers(t))));
+        }
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if let Some(d) = self.deadline.as_mut() {
+            if d.as_mut().poll(cx).is_ready() {
+                let err = Error::timeout(TimeoutKind::Request).with_url(&self.url);
+                self.finish(Some(err.clone()));
+                return Poll::Ready(Some(Err(err)));
+            }
+        }
+        match self.recv.poll_data(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(data))) => {
+                let _ = self.recv.flow_control().release_capacity(data.len());
+                self.bytes += data.len() as u64;
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                let err = Error::with(Kind::ResponseBody, e).with_url(&self.url);
+                self.finish(Some(err.clone()));
+                Poll::Ready(Some(Err(err)))
+            }
+            Poll::Ready(None) => match self.recv.poll_trailers(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(tr)) => {
+                    self.finish(None);
+                    match tr {
+                        Some(t) if !t.is_empty() => Poll::Ready(Some(Ok(Frame::trailers(t)))),
+                        _ => Poll::Ready(None),
+                    }
+                }
+                Poll::Ready(Err(e)) => {
+                    let err = Error::with(Kind::ResponseBody, e).with_url(&self.url);
+                    self.finish(Some(err.clone()));
+                    Poll::Ready(Some(Err(err)))
+                }
+            },
+        }
+    }
+
+    fn finish(&mut self, err: Option<Error>) {
+        self.done = true;
+        if let Some(mut s) = self.pending_reset.take() {
+            s.send_reset(Reason::CANCEL);
+        }
+        self.t.response_body_done(&BodyDoneInfo {
+            bytes: self.bytes,
+            err,
+            conn_outcome: ConnOutcome::Http2Stream,
+        });
+    }
+
+    pub(crate) fn is_end_stream(&self) -> bool {
+        self.done || self.recv.is_end_stream()
+    }
+
+    pub(crate) fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+impl Drop for H2Body {
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish(Some(Error::with(
+                Kind::Canceled,
+                msg("response body dropped before its end"),
+            )));
+        }
+    }
+}

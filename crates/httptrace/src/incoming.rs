@@ -1,0 +1,291 @@
+//! Response bodies: streamed from the connection, never buffered whole by the library.
+
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use httptrace_proto::h1::{BodyKind as Framing, Decoded, Decoder, Limits};
+use tokio::time::Sleep;
+
+use crate::error::{msg, Error, Kind, TimeoutKind};
+use crate::h1::conn::{poll_read_buf, H1Conn};
+use crate::pool::{close_conn, Pool};
+use crate::trace::{BodyDoneInfo, CloseReason, ConnOutcome, Tracer};
+
+/// A response body. Implements [`http_body::Body`]; [`Incoming::bytes`] and
+/// [`Incoming::chunk`] are conveniences.
+///
+/// Reading it to its end returns an HTTP/1.1 connection to the pool (firing `put_idle_conn`);
+/// dropping it earlier closes the connection.
+pub struct Incoming {
+    inner: Inner,
+}
+
+enum Inner {
+    Empty,
+    H1(Box<H1Body>),
+    H2(Box<crate::h2::H2Body>),
+}
+
+pub(crate) struct H1Body {
+    conn: Option<H1Conn>,
+    decoder: Decoder,
+    pool: Option<Pool>,
+    reusable: bool,
+    t: Tracer,
+    deadline: Option<Pin<Box<Sleep>>>,
+    bytes: u64,
+    pending_trailers: Option<http::HeaderMap>,
+    finished: bool,
+    url: http::Uri,
+}
+
+impl Incoming {
+    pub(crate) fn empty() -> Incoming {
+        Incoming { inner: Inner::Empty }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn h1(
+        conn: H1Conn,
+        framing: Framing,
+        limits: &Limits,
+        pool: Option<Pool>,
+        reusable: bool,
+        t: Tracer,
+        deadline: Option<Pin<Box<Sleep>>>,
+        url: http::Uri,
+    ) -> Incoming {
+        let bodiless = matches!(framing, Framing::Empty | Framing::Length(0));
+        let mut body = Box::new(H1Body {
+                conn: Some(conn),
+                decoder: Decoder::new(framing, limits),
+                pool,
+                reusable,
+                t,
+                deadline,
+                bytes: 0,
+                pending_trailers: None,
+                finished: false,
+                url,
+            });
+        if bodiless {
+            // Go returns the connection before RoundTrip returns when there is no body.
+            body.finish_ok();
+            return Incoming { inner: Inner::Empty };
+        }
+        Incoming {
+            inner: Inner::H1(body),
+        }
+    }
+
+    pub(crate) fn h2(body: crate::h2::H2Body) -> Incoming {
+        Incoming {
+            inner: Inner::H2(Box::new(body)),
+        }
+    }
+
+    /// Read the next chunk of data; `Ok(None)` at the end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        loop {
+            match poll_fn(|cx| Pin::new(&mut *self).poll_frame(cx)).await {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(f)) => {
+                    if let Ok(d) = f.into_data() {
+                        return Ok(Some(d));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Read the whole body into memory.
+    pub async fn bytes(mut self) -> Result<Bytes, Error> {
+        let mut out = BytesMut::new();
+        while let Some(c) = self.chunk().await? {
+            out.extend_from_slice(&c);
+        }
+        Ok(out.freeze())
+    }
+
+    /// Read the whole body, counting and discarding the bytes.
+    pub async fn drain(mut self) -> Result<u64, Error> {
+        let mut n = 0u64;
+        while let Some(c) = self.chunk().await? {
+            n += c.len() as u64;
+        }
+        Ok(n)
+    }
+}
+
+impl fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            Inner::Empty => f.write_str("Incoming(empty)"),
+            Inner::H1(b) => write!(f, "Incoming(HTTP/1.1, {:?})", b.decoder.kind()),
+            Inner::H2(_) => f.write_str("Incoming(HTTP/2)"),
+        }
+    }
+}
+
+impl HttpBody for Incoming {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        match &mut self.get_mut().inner {
+            Inner::Empty => Poll::Ready(None),
+            Inner::H1(b) => b.poll_frame(cx),
+            Inner::H2(b) => b.poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Empty => true,
+            Inner::H1(b) => b.finished,
+            Inner::H2(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Inner::Empty => SizeHint::with_exact(0),
+            Inner::H1(b) => match b.decoder.kind() {
+                Framing::Length(n) => SizeHint::with_exact(n.saturating_sub(b.bytes)),
+                Framing::Empty => SizeHint::with_exact(0),
+                _ => SizeHint::default(),
+            },
+            Inner::H2(b) => b.size_hint(),
+        }
+    }
+}
+
+impl H1Body {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        if let Some(t) = self.pending_trailers.take() {
+            return Poll::Ready(Some(Ok(Frame::trailers(t))));
+        }
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        loop {
+            let Some(conn) = self.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match self.decoder.decode(&mut conn.read_buf) {
+                Ok(Decoded::Data(b)) => {
+                    self.bytes += b.len() as u64;
+                    return Poll::Ready(Some(Ok(Frame::data(b))));
+                }
+                Ok(Decoded::Done { trailers }) => {
+                    self.finish_ok();
+                    return match trailers {
+                        Some(t) if !t.is_empty() => Poll::Ready(Some(Ok(Frame::trailers(t)))),
+                        _ => Poll::Ready(None),
+                    };
+                }
+                Ok(Decoded::NeedMore) => {}
+                Err(e) => {
+                    let err = Error::with(Kind::ResponseBody, e).with_url(&self.url);
+                    self.finish_err(err.clone());
+                    return Poll::Ready(Some(Err(err)));
+                }
+            }
+            if let Some(d) = self.deadline.as_mut() {
+                if d.as_mut().poll(cx).is_ready() {
+                    let err = Error::timeout(TimeoutKind::Request).with_url(&self.url);
+                    self.finish_err(err.clone());
+                    return Poll::Ready(Some(Err(err)));
+                }
+            }
+            match poll_read_buf(&mut conn.io, &mut conn.read_buf, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => match self.decoder.decode_eof() {
+                    Ok(Decoded::Done { .. }) | Ok(Decoded::NeedMore) => {
+                        // Close-delimited body ended with the connection.
+                        self.reusable = false;
+                        self.finish_ok();
+                        return Poll::Ready(None);
+                    }
+                    Ok(Decoded::Data(b)) => {
+                        self.bytes += b.len() as u64;
+                        return Poll::Ready(Some(Ok(Frame::data(b))));
+                    }
+                    Err(e) => {
+                        let err = Error::with(Kind::ResponseBody, e).with_url(&self.url);
+                        self.finish_err(err.clone());
+                        return Poll::Ready(Some(Err(err)));
+                    }
+                },
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    let err = Error::with(Kind::ResponseBody, e).with_url(&self.url);
+                    self.finish_err(err.clone());
+                    return Poll::Ready(Some(Err(err)));
+                }
+            }
+        }
+    }
+
+    /// The body reached its end: return the connection (Go: `tryPutIdleConn` before the final
+    /// read returns) or close it.
+    fn finish_ok(&mut self) {
+        self.finished = true;
+        let Some(conn) = self.conn.take() else { return };
+        let outcome = match (&self.pool, self.reusable) {
+            (Some(pool), true) => pool.put(conn, &self.t),
+            (None, _) => {
+                close_conn(conn, CloseReason::KeepAliveDisabled, &self.t);
+                ConnOutcome::Closed
+            }
+            (Some(_), false) => {
+                close_conn(conn, CloseReason::NotReusable, &self.t);
+                ConnOutcome::Closed
+            }
+        };
+        self.t.response_body_done(&BodyDoneInfo {
+            bytes: self.bytes,
+            err: None,
+            conn_outcome: outcome,
+        });
+    }
+
+    fn finish_err(&mut self, err: Error) {
+        self.finished = true;
+        if let Some(conn) = self.conn.take() {
+            close_conn(conn, CloseReason::Error, &self.t);
+        }
+        self.t.response_body_done(&BodyDoneInfo {
+            bytes: self.bytes,
+            err: Some(err),
+            conn_outcome: ConnOutcome::Closed,
+        });
+    }
+}
+
+impl Drop for H1Body {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if let Some(conn) = self.conn.take() {
+            close_conn(conn, CloseReason::BodyDropped, &self.t);
+            self.t.response_body_done(&BodyDoneInfo {
+                bytes: self.bytes,
+                err: Some(Error::with(
+                    Kind::Canceled,
+                    msg("response body dropped before its end"),
+                )),
+                conn_outcome: ConnOutcome::Closed,
+            });
+        }
+    }
+}

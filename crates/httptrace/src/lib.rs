@@ -1,0 +1,56 @@
+//! # httptrace
+//!
+//! An HTTP client whose every request can be traced hook by hook, the way Go's
+//! `net/http/httptrace` traces Go's client: DNS, each connect attempt, TLS, pool checkout and
+//! return, every header field written, the 100-continue exchange, 1xx responses, the first
+//! response byte, and more that Go lacks (whole calls, retries, redirects, body completion with
+//! the connection's fate, pool waits).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), httptrace::Error> {
+//! use httptrace::{Client, ClientTrace};
+//! let client = Client::new();
+//! let trace = ClientTrace::new()
+//!     .on_dns_done(|i| println!("dns: {:?}", i.addrs))
+//!     .on_got_conn(|i| println!("conn {} reused={}", i.conn.id, i.reused))
+//!     .on_got_first_response_byte(|| println!("first byte"));
+//! let resp = client.get("http://localhost:8080/").trace(trace).send().await?;
+//! println!("{}", resp.status());
+//! let body = resp.into_body().bytes().await?;
+//! # let _ = body; Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod trace;
+
+mod body;
+mod client;
+mod dial;
+mod h1;
+mod h2;
+mod incoming;
+mod pool;
+mod redirect;
+mod route;
+mod stream;
+mod timings;
+
+pub use body::Body;
+pub use client::{Client, ClientBuilder, RequestBuilder};
+pub use error::{BoxError, Error, Result, TimeoutKind};
+pub use incoming::Incoming;
+pub use timings::{HopTimings, Timings};
+pub use trace::{
+    BodyDoneInfo, ClientTrace, CloseReason, ConnClosedInfo, ConnInfo, ConnOutcome, DnsDoneInfo,
+    DnsStartInfo, GotConnInfo, HeaderValues, NewConnInfo, NewConnReason, PoolWaitDoneInfo,
+    PoolWaitStartInfo, Protocol, RedirectInfo, RequestDoneInfo, RequestStartInfo,
+    RequestTraceExt, ResponseHeadersInfo, RetryInfo, RetryReason, TlsState, TlsVersion,
+    WroteRequestInfo,
+};
+
+/// Name resolution: the resolver trait and the resolvers that come with the crate.
+pub mod dns {
+    pub use crate::dial::{HostsResolver, Resolve, Resolving, StaticResolver, SystemResolver};
+}

@@ -1,0 +1,260 @@
+//! The idle connection pool (HTTP/1.1): idle connections per route key, most recently used
+//! first, handed straight to a request that waits for a dial when one is returned; the outcomes
+//! Go reports to `put_idle_conn`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::error::{Error, Kind};
+use crate::h1::conn::{H1Conn, IdleHealth};
+use crate::route::PoolKey;
+use crate::trace::{CloseReason, ConnClosedInfo, ConnOutcome, Tracer};
+
+/// Pool settings.
+#[derive(Clone, Debug)]
+pub(crate) struct PoolConfig {
+    /// Idle connections kept per key (Go's `MaxIdleConnsPerHost`).
+    pub(crate) max_idle_per_host: usize,
+    /// Idle connections kept in all (Go's `MaxIdleConns`; the oldest is evicted, silently).
+    pub(crate) max_idle: usize,
+    /// Idle connections older than this are closed instead of reused.
+    pub(crate) idle_timeout: Option<Duration>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Pool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    cfg: PoolConfig,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    idle: HashMap<PoolKey, Vec<IdleConn>>,
+    waiters: HashMap<PoolKey, VecDeque<oneshot::Sender<H1Conn>>>,
+    total_idle: usize,
+    /// Go's `closeIdle`: set by `close_idle_connections`, cleared by the next checkout.
+    close_idle: bool,
+}
+
+struct IdleConn {
+    conn: H1Conn,
+    since: Instant,
+}
+
+/// A connection taken from the idle list.
+pub(crate) struct Checkout {
+    pub(crate) conn: H1Conn,
+    pub(crate) idle_for: Duration,
+}
+
+impl Pool {
+    pub(crate) fn new(cfg: PoolConfig) -> Pool {
+        Pool {
+            shared: Arc::new(Shared {
+                cfg,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means a hook panicked while we held it; the data is still
+        // consistent because every mutation below is completed before any callback runs.
+        match self.shared.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Take the most recently returned idle connection for `key` that is still usable. Expired
+    /// and dead connections met on the way are closed (reported through `conn_closed`); their
+    /// count is returned so the caller can say why it dials.
+    pub(crate) fn take_idle(&self, key: &PoolKey, t: &Tracer) -> (Option<Checkout>, usize) {
+        let mut discarded = Vec::new();
+        let found = {
+            let mut st = self.lock();
+            st.close_idle = false;
+            let mut found = None;
+            let mut removed = 0usize;
+            if let Some(list) = st.idle.get_mut(key) {
+                let now = Instant::now();
+                while let Some(mut ic) = list.pop() {
+                    removed += 1;
+                    let age = now.saturating_duration_since(ic.since);
+                    if matches!(self.shared.cfg.idle_timeout, Some(max) if age > max) {
+                        discarded.push((ic.conn, CloseReason::IdleTimeout));
+                        continue;
+                    }
+                    match ic.conn.idle_health() {
+                        IdleHealth::Healthy => {
+                            found = Some(Checkout {
+                                conn: ic.conn,
+                                idle_for: age,
+                            });
+                            break;
+                        }
+                        _ => discarded.push((ic.conn, CloseReason::ClosedWhileIdle)),
+                    }
+                }
+                if list.is_empty() {
+                    st.idle.remove(key);
+                }
+            }
+            st.total_idle -= removed;
+            found
+        };
+        let n = discarded.len();
+        for (conn, reason) in discarded {
+            close_conn(conn, reason, t);
+        }
+        (found, n)
+    }
+
+    /// Register interest in a connection for `key` returned by another request while this one
+    /// dials (Go's wantConn).
+    pub(crate) fn wait_for_returned(&self, key: &PoolKey) -> oneshot::Receiver<H1Conn> {
+        let (tx, rx) = oneshot::channel();
+        self.lock()
+            .waiters
+            .entry(key.clone())
+            .or_default()
+            .push_back(tx);
+        rx
+    }
+
+    /// Go's `tryPutIdleConn`, with the `put_idle_conn` hook: offer a finished connection back.
+    /// Returns what became of it.
+    pub(crate) fn put(&self, mut conn: H1Conn, t: &Tracer) -> ConnOutcome {
+        conn.reused = true;
+        if conn.broken || !conn.read_buf.is_empty() {
+            let err = Error::new(Kind::ConnBroken);
+            t.put_idle_conn(Some(&err));
+            close_conn(conn, CloseReason::Error, t);
+            return ConnOutcome::Closed;
+        }
+        let key = conn.key.clone();
+        let mut evicted = None;
+        let refused = {
+            let mut st = self.lock();
+            if st.close_idle {
+                Some((Error::new(Kind::PoolClosed), conn, CloseReason::PoolClosed))
+            } else {
+                // Hand it to a request waiting for a dial, if any is still waiting.
+                let mut pending = Some(conn);
+                if let Some(q) = st.waiters.get_mut(&key) {
+                    while let Some(tx) = q.pop_front() {
+                        let Some(c) = pending.take() else { break };
+                        match tx.send(c) {
+                            Ok(()) => break,
+                            Err(c) => pending = Some(c),
+                        }
+                    }
+                    if q.is_empty() {
+                        st.waiters.remove(&key);
+                    }
+                }
+                match pending {
+                    None => None,
+                    Some(conn) => {
+                        let list_len = st.idle.get(&key).map_or(0, Vec::len);
+                        if list_len >= self.shared.cfg.max_idle_per_host {
+                            Some((Error::new(Kind::TooManyIdle), conn, CloseReason::TooManyIdle))
+                        } else {
+                            st.idle.entry(key).or_default().push(IdleConn {
+                                conn,
+                                since: Instant::now(),
+                            });
+                            st.total_idle += 1;
+                            if st.total_idle > self.shared.cfg.max_idle {
+                                evicted = evict_oldest(&mut st);
+                            }
+                            None
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(c) = evicted {
+            close_conn(c, CloseReason::TooManyIdle, &Tracer::none());
+        }
+        match refused {
+            None => {
+                t.put_idle_conn(None);
+                ConnOutcome::Pooled
+            }
+            Some((err, conn, reason)) => {
+                t.put_idle_conn(Some(&err));
+                close_conn(conn, reason, t);
+                ConnOutcome::Closed
+            }
+        }
+    }
+
+    /// Place a connection nobody asked for (a dial whose requester went elsewhere) in the pool
+    /// without firing `put_idle_conn` (Go marks it reused, as `putOrCloseIdleConn` does).
+    pub(crate) fn put_unrequested(&self, conn: H1Conn) {
+        let _ = self.put(conn, &Tracer::none());
+    }
+
+    /// Close every idle connection; connections in use are refused by the pool when returned
+    /// until the next checkout (Go's `CloseIdleConnections`).
+    pub(crate) fn close_idle(&self) {
+        let drained: Vec<H1Conn> = {
+            let mut st = self.lock();
+            st.close_idle = true;
+            st.total_idle = 0;
+            st.idle
+                .drain()
+                .flat_map(|(_, v)| v.into_iter().map(|ic| ic.conn))
+                .collect()
+        };
+        for c in drained {
+            close_conn(c, CloseReason::PoolClosed, &Tracer::none());
+        }
+    }
+
+    /// Number of idle connections for `key` (tests and diagnostics).
+    #[allow(dead_code)]
+    pub(crate) fn idle_count(&self, key: &PoolKey) -> usize {
+        self.lock().idle.get(key).map_or(0, Vec::len)
+    }
+}
+
+fn evict_oldest(st: &mut State) -> Option<H1Conn> {
+    let mut oldest: Option<(PoolKey, usize, Instant)> = None;
+    for (k, list) in st.idle.iter() {
+        // Lists are ordered oldest first.
+        if let Some(first) = list.first() {
+            if oldest.as_ref().is_none_or(|(_, _, t)| first.since < *t) {
+                oldest = Some((k.clone(), 0, first.since));
+            }
+        }
+    }
+    let (k, i, _) = oldest?;
+    let list = st.idle.get_mut(&k)?;
+    let ic = list.remove(i);
+    if list.is_empty() {
+        st.idle.remove(&k);
+    }
+    st.total_idle -= 1;
+    Some(ic.conn)
+}
+
+/// Close a connection and report it.
+pub(crate) fn close_conn(conn: H1Conn, reason: CloseReason, t: &Tracer) {
+    if t.is_active() {
+        t.conn_closed(&ConnClosedInfo {
+            conn: (*conn.info).clone(),
+            reason,
+        });
+    }
+    drop(conn);
+}

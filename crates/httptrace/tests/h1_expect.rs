@@ -1,0 +1,266 @@
+//! `Expect: 100-continue` on HTTP/1.1 (Go's scenario (f) and product.md §2's rule for a final
+//! status that arrives before 100).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{guard, ok_response, strs, Recorder};
+use httptrace_peers::{ContinuePolicy, Script, ScriptedPeer, Server};
+
+fn kib_body() -> Vec<u8> {
+    (0..1024).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+#[tokio::test]
+async fn server_sends_100_then_body_then_200() {
+    let srv = Server::builder()
+        .continue_policy(ContinuePolicy::Auto)
+        .start()
+        .await
+        .unwrap();
+    let client = common::client();
+    let rec = Recorder::new();
+    let body = kib_body();
+    let resp = guard(
+        client
+            .post(&srv.url("/upload"))
+            .header("Expect", "100-continue")
+            .body(body.clone())
+            .trace(rec.trace())
+            .send(),
+    )
+    .await
+    .expect("POST with Expect");
+    assert_eq!(resp.status(), 200);
+    guard(resp.into_body().bytes()).await.unwrap();
+
+    assert_eq!(
+        rec.go_names(),
+        strs(&[
+            "get_conn",
+            "connect_start",
+            "connect_done",
+            "got_conn",
+            "headers",
+            "wrote_headers",
+            "wait_100_continue",
+            "got_first_response_byte",
+            "got_100_continue",
+            "got_1xx",
+            "wrote_request",
+            "put_idle_conn",
+        ]),
+        "events:\n  {}",
+        rec.dump()
+    );
+    assert_eq!(rec.count("wait_100_continue"), 1);
+    assert_eq!(rec.count("got_100_continue"), 1);
+    assert!(rec.pos("got_100_continue").unwrap() < rec.pos("got_1xx 100").unwrap(), "{}", rec.dump());
+    assert!(rec.pos("got_100_continue").unwrap() < rec.pos("wrote_request").unwrap());
+    assert!(rec.events().contains(&"wrote_request nil".to_string()));
+    assert!(rec.events().contains(&"put_idle_conn nil".to_string()));
+    assert_eq!(rec.field("Expect"), Some(vec!["100-continue".to_string()]));
+    assert_eq!(rec.field("Content-Length"), Some(vec!["1024".to_string()]));
+    let req = &srv.requests()[0];
+    assert_eq!(&req.body[..], &body[..], "the body must be sent after 100 Continue");
+}
+
+#[tokio::test]
+async fn server_rejects_with_417_and_close_body_not_sent() {
+    let peer = ScriptedPeer::start(vec![Script::new()
+        .read_head()
+        .write("HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        // Record whatever the client still sends, until it closes.
+        .read_until_eof()])
+    .await
+    .unwrap();
+    let client = common::client();
+    let rec = Recorder::new();
+    let body = kib_body();
+    let resp = guard(
+        client
+            .post(&peer.url("/upload"))
+            .header("Expect", "100-continue")
+            .body(body.clone())
+            .trace(rec.trace())
+            .send(),
+    )
+    .await
+    .expect("the 417 is a response, not an error");
+    assert_eq!(resp.status(), 417);
+    guard(resp.into_body().bytes()).await.unwrap();
+    rec.mark("result 417");
+
+    assert!(peer.wait_finished(0, Duration::from_secs(5)).await, "client must close the connection");
+    let received = peer.received(0);
+    let head_end = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head was received")
+        + 4;
+    assert_eq!(
+        received.len(),
+        head_end,
+        "the body must NOT be sent after a 417 with Connection: close; received {} extra bytes",
+        received.len() - head_end
+    );
+    assert_eq!(rec.count("wait_100_continue"), 1, "{}", rec.dump());
+    assert_eq!(rec.count("got_100_continue"), 0);
+    assert_eq!(rec.count("got_1xx"), 0);
+    assert!(rec.events().contains(&"wrote_request nil".to_string()), "{}", rec.dump());
+    assert_eq!(rec.count("put_idle_conn"), 0, "{}", rec.dump());
+}
+
+#[tokio::test]
+async fn server_rejects_via_peer_server_417() {
+    // Same with the HTTP server's Reject policy; a second request must dial again.
+    let srv = Server::builder()
+        .continue_policy(ContinuePolicy::Reject(417))
+        .start()
+        .await
+        .unwrap();
+    let client = common::client();
+    let rec = Recorder::new();
+    let resp = guard(
+        client
+            .post(&srv.url("/"))
+            .header("Expect", "100-continue")
+            .body(kib_body())
+            .trace(rec.trace())
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 417);
+    guard(resp.into_body().bytes()).await.unwrap();
+    assert_eq!(rec.count("put_idle_conn"), 0, "{}", rec.dump());
+    assert!(srv.requests()[0].body.is_empty());
+
+    let r2 = Recorder::new();
+    let resp = guard(client.get(&srv.url("/")).trace(r2.trace()).send()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    guard(resp.into_body().bytes()).await.unwrap();
+    assert!(r2.events().contains(&"got_conn reused=false was_idle=false".to_string()), "{}", r2.dump());
+}
+
+#[tokio::test]
+async fn silent_server_body_sent_after_expect_timeout() {
+    let srv = Server::builder()
+        .continue_policy(ContinuePolicy::Never)
+        .start()
+        .await
+        .unwrap();
+    let client = common::builder()
+        .expect_continue_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let rec = Recorder::new();
+    let body = kib_body();
+    let resp = guard(
+        client
+            .post(&srv.url("/"))
+            .header("Expect", "100-continue")
+            .body(body.clone())
+            .trace(rec.trace())
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    guard(resp.into_body().bytes()).await.unwrap();
+
+    let wait = rec.pos("wait_100_continue").expect("wait_100_continue fired");
+    let wrote = rec.pos("wrote_request").expect("wrote_request fired");
+    assert!(wait < wrote);
+    let elapsed = rec.time_of(wrote) - rec.time_of(wait);
+    assert!(
+        elapsed >= Duration::from_millis(150) && elapsed < Duration::from_secs(5),
+        "body released after {elapsed:?}, expected the 200 ms expect-continue timeout"
+    );
+    assert_eq!(rec.count("got_100_continue"), 0);
+    assert_eq!(rec.count("got_1xx"), 0);
+    assert!(rec.events().contains(&"wrote_request nil".to_string()));
+    // Go f3: the body goes out before the first response byte.
+    assert!(wrote < rec.pos("got_first_response_byte").unwrap(), "{}", rec.dump());
+    assert_eq!(&srv.requests()[0].body[..], &body[..]);
+    assert!(rec.events().contains(&"put_idle_conn nil".to_string()));
+}
+
+#[tokio::test]
+async fn final_200_without_100_and_without_close_still_sends_body_and_reuses() {
+    let body = kib_body();
+    let peer = ScriptedPeer::start(vec![Script::new()
+        .read_head()
+        .write(ok_response("ok"))
+        .read_body(1024)
+        .read_head()
+        .write(ok_response("second"))
+        .hold()])
+    .await
+    .unwrap();
+    let client = common::builder()
+        // Long enough that only the early 200 can release the wait.
+        .expect_continue_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let rec = Recorder::new();
+    let resp = guard(
+        client
+            .post(&peer.url("/"))
+            .header("Expect", "100-continue")
+            .body(body.clone())
+            .trace(rec.trace())
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    let b = guard(resp.into_body().bytes()).await.unwrap();
+    assert_eq!(&b[..], b"ok");
+
+    // product.md §2: a final status before 100 without close → the body is sent anyway.
+    assert!(
+        peer.wait_received(0, 1024 + 50, Duration::from_secs(5)).await,
+        "body not received by the peer"
+    );
+    let received = peer.received(0);
+    assert!(
+        received.windows(body.len()).any(|w| w == &body[..]),
+        "the peer must receive the whole 1 KiB body"
+    );
+    assert_eq!(rec.count("got_100_continue"), 0);
+    assert!(rec.events().contains(&"wrote_request nil".to_string()), "{}", rec.dump());
+    assert!(rec.events().contains(&"put_idle_conn nil".to_string()), "{}", rec.dump());
+
+    let r2 = Recorder::new();
+    let resp = guard(client.get(&peer.url("/2")).trace(r2.trace()).send()).await.expect("reuse");
+    let b = guard(resp.into_body().bytes()).await.unwrap();
+    assert_eq!(&b[..], b"second");
+    assert!(r2.events().contains(&"got_conn reused=true was_idle=true".to_string()), "{}", r2.dump());
+    assert_eq!(peer.connections_accepted(), 1);
+}
+
+#[tokio::test]
+async fn expect_without_body_does_not_wait() {
+    // Go: continueCh only with a body. No wait_100_continue for a bodiless request.
+    let srv = Server::builder()
+        .continue_policy(ContinuePolicy::Never)
+        .start()
+        .await
+        .unwrap();
+    let client = common::client();
+    let rec = Recorder::new();
+    let resp = guard(
+        client
+            .get(&srv.url("/"))
+            .header("Expect", "100-continue")
+            .trace(rec.trace())
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    guard(resp.into_body().bytes()).await.unwrap();
+    assert_eq!(rec.count("wait_100_continue"), 0, "{}", rec.dump());
+}
