@@ -124,6 +124,11 @@ pub struct RequestArgs {
     #[arg(short = 'k', long)]
     pub insecure: bool,
 
+    /// Resume TLS sessions across the run's connections. Off by default, as in Go's client
+    /// (which resumes only when given a session cache), so traces compare with Go's.
+    #[arg(long = "tls-resume")]
+    pub tls_resume: bool,
+
     /// HTTP/1.1 only (no ALPN h2).
     #[arg(long = "http1.1", group = "http_version")]
     pub http1_1: bool,
@@ -144,9 +149,15 @@ pub struct RequestArgs {
     #[arg(long = "no-keepalive")]
     pub no_keepalive: bool,
 
-    /// Idle connections kept per host (Go's default, 2).
-    #[arg(long = "max-idle-per-host", value_name = "N", default_value_t = 2)]
-    pub max_idle_per_host: usize,
+    /// Idle connections kept per host, with Go's meaning: 0 is Go's default (2), a negative
+    /// number turns pooling off (connections close after each response, no put_idle_conn).
+    #[arg(
+        long = "max-idle-per-host",
+        value_name = "N",
+        default_value_t = 2,
+        allow_negative_numbers = true
+    )]
+    pub max_idle_per_host: i64,
 
     /// Make the got_1xx_response hook return an error, which aborts the request.
     #[arg(long = "abort-on-1xx")]

@@ -256,9 +256,10 @@ fn parse_resolve(s: &str) -> Result<(String, Vec<std::net::IpAddr>), Fail> {
 pub fn client(a: &RequestArgs) -> Result<Client, Fail> {
     let mut b = Client::builder()
         .keep_alive(!a.no_keepalive)
-        .max_idle_per_host(a.max_idle_per_host)
+        .max_idle_per_host(go_max_idle_per_host(a.max_idle_per_host))
         .expect_continue_timeout(Duration::from_millis(a.expect_100_timeout))
-        .max_redirects(if a.location { a.max_redirs } else { 0 });
+        .max_redirects(if a.location { a.max_redirs } else { 0 })
+        .tls_session_resumption(a.tls_resume);
     if let Some(s) = a.connect_timeout {
         b = b.connect_timeout(Some(secs("--connect-timeout", s)?));
     }
@@ -523,5 +524,14 @@ mod tests {
         assert_eq!(a.len(), 2);
         assert!(parse_resolve("example.com:443").is_err());
         assert!(parse_resolve("example.com:x:127.0.0.1").is_err());
+    }
+}
+
+/// Go's `MaxIdleConnsPerHost`: 0 means the default (2), negative means no pooling.
+fn go_max_idle_per_host(n: i64) -> usize {
+    match n {
+        0 => 2,
+        n if n < 0 => 0,
+        n => usize::try_from(n).unwrap_or(usize::MAX),
     }
 }

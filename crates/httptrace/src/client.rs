@@ -13,8 +13,8 @@ use tokio::time::Instant;
 
 use crate::body::Body;
 use crate::dial::{
-    parse_proxy_url, proxy_from_env, AlpnMode, DialConfig, Dialed, Dialer, ProxyConfig,
-    Resolve, SystemResolver, TlsConnector, TlsOptions,
+    parse_proxy_url, proxy_from_env, AlpnMode, DialConfig, Dialed, Dialer, ProxyConfig, Resolve,
+    SystemResolver, TlsConnector, TlsOptions,
 };
 use crate::error::{msg, Error, Kind, TimeoutKind};
 use crate::h1::conn::H1Conn;
@@ -25,8 +25,8 @@ use crate::redirect;
 use crate::route::{PoolKey, ProxyTarget, Route, Scheme};
 use crate::trace::{
     ClientTrace, CloseReason, ConnInfo, GotConnInfo, NewConnInfo, NewConnReason, Protocol,
-    RedirectInfo, RequestDoneInfo, RequestStartInfo, ResponseHeadersInfo, RetryInfo,
-    RetryReason, Tracer,
+    RedirectInfo, RequestDoneInfo, RequestStartInfo, ResponseHeadersInfo, RetryInfo, RetryReason,
+    Tracer,
 };
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
@@ -172,8 +172,9 @@ impl ClientBuilder {
         self.keep_alive = on;
         self
     }
-    /// Idle connections kept per host (default 32; Go's default is 2). `0` keeps none: every
-    /// returned connection is refused with "too many idle connections".
+    /// Idle connections kept per host (default 32; Go's default is 2). `0` turns pooling off
+    /// (Go's negative `MaxIdleConnsPerHost`): connections are closed after their response
+    /// without `Connection: close` being sent, and `put_idle_conn` does not fire.
     pub fn max_idle_per_host(mut self, n: usize) -> Self {
         self.max_idle_per_host = n;
         self
@@ -274,6 +275,12 @@ impl ClientBuilder {
         self.tls.insecure = on;
         self
     }
+    /// Resume TLS sessions across this client's connections (default `true`). Go's client does
+    /// not resume unless it is given a session cache; turn this off to compare with it.
+    pub fn tls_session_resumption(mut self, on: bool) -> Self {
+        self.tls.resumption = on;
+        self
+    }
     /// Speak HTTP/1.1 only (no ALPN `h2`).
     pub fn http1_only(mut self) -> Self {
         self.http = HttpMode::Http1Only;
@@ -310,7 +317,11 @@ impl ClientBuilder {
             fallback_delay: self.fallback_delay,
             tls,
             proxy_connect_timeout: Duration::from_secs(60),
-            proxy_user_agent: self.user_agent.as_ref().and_then(|v| v.to_str().ok()).map(String::from),
+            proxy_user_agent: self
+                .user_agent
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(String::from),
         });
         let limits = Limits {
             max_head_bytes: self.max_header_bytes,
@@ -381,7 +392,10 @@ impl Client {
     ///
     /// A [`ClientTrace`] attached to the request (see [`crate::RequestTraceExt`]) receives every
     /// hook. The request is validated before any hook fires or any byte is sent.
-    pub async fn execute<B: Into<Body>>(&self, req: Request<B>) -> Result<Response<Incoming>, Error> {
+    pub async fn execute<B: Into<Body>>(
+        &self,
+        req: Request<B>,
+    ) -> Result<Response<Incoming>, Error> {
         let (parts, body) = req.into_parts();
         let t = Tracer::new(parts.extensions.get::<ClientTrace>().cloned());
         let deadline = self.inner.cfg.timeout.map(|d| Instant::now() + d);
@@ -607,7 +621,10 @@ impl Call<'_> {
                     hop += 1;
                     continue;
                 }
-            } else if cfg.redirect.max > 0 && redirect::is_redirect(status) && redirect::has_location(&resp) {
+            } else if cfg.redirect.max > 0
+                && redirect::is_redirect(status)
+                && redirect::has_location(&resp)
+            {
                 let e = Error::with(
                     Kind::Redirect,
                     msg(format!("stopped after {} redirects", cfg.redirect.max)),
@@ -656,15 +673,34 @@ impl Call<'_> {
         let proxy = self.proxy_for(url).map_err(fail)?;
         let route = Route::from_uri(url, proxy).map_err(fail)?;
         let use_h2 = self.wants_h2(&route);
-        let host_port = if use_h2 {
+        // Go: a request served by a cached HTTP/2 connection reports the target; one that goes
+        // through the dial path reports the first hop (the proxy, if any).
+        let cached_h2 = if use_h2 && self.client.cfg.keep_alive {
+            self.client.h2.find(&route.pool_key())
+        } else {
+            None
+        };
+        let host_port = if cached_h2.is_some() {
             route.target_host_port()
         } else {
             route.first_hop()
         };
         t.get_conn(&host_port);
-        let conn = self.get_conn(&route, &host_port, use_h2).await.map_err(fail)?;
+        let conn = match cached_h2 {
+            Some(c) => {
+                c.acquire(t);
+                Conn::H2(c)
+            }
+            None => self
+                .get_conn(&route, &host_port, use_h2)
+                .await
+                .map_err(fail)?,
+        };
         match conn {
-            Conn::H1(conn) => self.attempt_h1(method, url, headers, body, &route, conn).await,
+            Conn::H1(conn) => {
+                self.attempt_h1(method, url, headers, body, &route, conn)
+                    .await
+            }
             Conn::H2(conn) => crate::h2::round_trip(
                 conn,
                 method,
@@ -742,9 +778,7 @@ impl Call<'_> {
                     version: r.head.version,
                 });
                 let info = conn.info.clone();
-                let deadline = self
-                    .deadline
-                    .map(|d| Box::pin(tokio::time::sleep_until(d)));
+                let deadline = self.deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
                 let pool = cfg.keep_alive.then(|| self.client.pool.clone());
                 let mut builder = Response::builder()
                     .status(r.head.status)
@@ -794,12 +828,7 @@ impl Call<'_> {
         let t = self.t;
         let client = self.client;
         let key = route.pool_key();
-        if use_h2 {
-            if let Some(c) = client.h2.checkout(&key, t) {
-                return Ok(Conn::H2(c));
-            }
-        }
-        let reason = if client.cfg.keep_alive && !use_h2 {
+        let reason = if client.cfg.keep_alive {
             let (found, discarded) = client.pool.take_idle(&key, t);
             if let Some(co) = found {
                 if t.is_active() {
@@ -817,8 +846,6 @@ impl Call<'_> {
             } else {
                 NewConnReason::NoIdleConn
             }
-        } else if client.cfg.keep_alive {
-            NewConnReason::NoIdleConn
         } else {
             NewConnReason::KeepAliveDisabled
         };
@@ -917,7 +944,12 @@ pub(crate) fn conn_info(d: &Dialed, route: &Route, protocol: Protocol) -> ConnIn
 }
 
 /// Go's `shouldRetryRequest`, for a failure on a reused connection.
-fn should_retry(method: &Method, headers: &HeaderMap, progress: Progress, h2_retryable: bool) -> bool {
+fn should_retry(
+    method: &Method,
+    headers: &HeaderMap,
+    progress: Progress,
+    h2_retryable: bool,
+) -> bool {
     if h2_retryable {
         return true;
     }
@@ -985,7 +1017,10 @@ fn bracket(host: &str) -> String {
 /// The `Host` value: the request's own `Host` header, else the URL's host with its port only
 /// when the URL gives one (Go's rule).
 pub(crate) fn host_header(url: &Uri, headers: &HeaderMap) -> String {
-    if let Some(h) = headers.get(http::header::HOST).and_then(|v| v.to_str().ok()) {
+    if let Some(h) = headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+    {
         return h.to_string();
     }
     let host = url.host().unwrap_or("");
@@ -1014,8 +1049,9 @@ where
 {
     type Response = Response<Incoming>;
     type Error = Error;
-    type Future =
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response<Incoming>, Error>> + Send>>;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response<Incoming>, Error>> + Send>,
+    >;
 
     fn poll_ready(
         &mut self,

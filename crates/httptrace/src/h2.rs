@@ -98,7 +98,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl H2Pool {
     /// A live connection for `key`, with `got_conn` fired for the new stream.
     pub(crate) fn checkout(&self, key: &PoolKey, t: &Tracer) -> Option<H2Conn> {
-        let conn = {
+        let conn = self.find(key)?;
+        conn.acquire(t);
+        Some(conn)
+    }
+
+    /// A live connection for `key`, if any (no stream accounted yet: call `acquire`).
+    pub(crate) fn find(&self, key: &PoolKey) -> Option<H2Conn> {
+        {
             let mut st = lock(&self.state);
             let list = st.conns.get_mut(key)?;
             list.retain(|c| !c.shared.closed.load(Ordering::Acquire));
@@ -107,9 +114,7 @@ impl H2Pool {
                 st.conns.remove(key);
             }
             c
-        }?;
-        conn.acquire(t);
-        Some(conn)
+        }
     }
 
     fn insert(&self, key: &PoolKey, conn: H2Conn) {
@@ -133,7 +138,7 @@ impl H2Pool {
 
 impl H2Conn {
     /// Account for a new stream and fire `got_conn` with Go's h2 rule.
-    fn acquire(&self, t: &Tracer) {
+    pub(crate) fn acquire(&self, t: &Tracer) {
         let reused = self.shared.used.swap(true, Ordering::AcqRel);
         let (was_idle, idle_time) = {
             let mut s = lock(&self.shared.streams);
@@ -187,11 +192,15 @@ pub(crate) async fn connect(
     alpn: AlpnMode,
     t: &Tracer,
 ) -> Result<Connected, Error> {
+    if !client.cfg.keep_alive {
+        // Go: keep-alive off makes every HTTP/2 connection single-use.
+        return dial_h2(client, route, key, alpn, t, None).await;
+    }
     let mut waited = false;
     loop {
         // Either join the dial in progress for this key, or become its dialer.
-        let joined: Result<watch::Receiver<()>, watch::Sender<()>> = if waited {
-            Err(watch::channel(()).0)
+        let joined: Result<watch::Receiver<()>, Option<watch::Sender<()>>> = if waited {
+            Err(None)
         } else {
             let mut st = lock(&client.h2.state);
             match st.dialing.get(key) {
@@ -199,7 +208,7 @@ pub(crate) async fn connect(
                 None => {
                     let (tx, rx) = watch::channel(());
                     st.dialing.insert(key.clone(), rx);
-                    Err(tx)
+                    Err(Some(tx))
                 }
             }
         };
@@ -223,24 +232,23 @@ async fn dial_h2(
     key: &PoolKey,
     alpn: AlpnMode,
     t: &Tracer,
-    done: watch::Sender<()>,
+    done: Option<watch::Sender<()>>,
 ) -> Result<Connected, Error> {
-    // Whatever happens, let waiters go once this function returns.
+    // Whatever happens, let waiters go once this function returns (when we registered as the
+    // key's dialer).
     struct Unregister<'a> {
         client: &'a ClientInner,
         key: &'a PoolKey,
-        _done: watch::Sender<()>,
+        done: Option<watch::Sender<()>>,
     }
     impl Drop for Unregister<'_> {
         fn drop(&mut self) {
-            lock(&self.client.h2.state).dialing.remove(self.key);
+            if self.done.take().is_some() {
+                lock(&self.client.h2.state).dialing.remove(self.key);
+            }
         }
     }
-    let _unregister = Unregister {
-        client,
-        key,
-        _done: done,
-    };
+    let _unregister = Unregister { client, key, done };
     let dialed = client.dialer.dial(route, alpn, t).await?;
     let _ = alpn;
     let prior_knowledge = client.cfg.http == crate::client::HttpMode::Http2PriorKnowledge;
@@ -285,7 +293,9 @@ async fn dial_h2(
             }),
         }),
     };
-    client.h2.insert(key, conn.clone());
+    if client.cfg.keep_alive {
+        client.h2.insert(key, conn.clone());
+    }
     conn.acquire(t);
     Ok(Connected::H2(conn))
 }
@@ -472,7 +482,14 @@ pub(crate) async fn round_trip(
                     return Poll::Ready(Err(fail(Error::timeout(TimeoutKind::ResponseHeader))));
                 }
             }
-            ex.poll_head(cx, true).map(|r| r.map(|_| ()))
+            loop {
+                match ex.poll_head(cx, true) {
+                    Poll::Ready(Ok(Head::Final)) => return Poll::Ready(Ok(())),
+                    Poll::Ready(Ok(Head::Interim(_))) => continue,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
         })
         .await?;
     }
@@ -484,7 +501,11 @@ pub(crate) async fn round_trip(
         status: parts.status,
         version: Version::HTTP_2,
     });
-    let pending_reset = if ex.withheld { ex.send_stream.take() } else { None };
+    let pending_reset = if ex.withheld {
+        ex.send_stream.take()
+    } else {
+        None
+    };
     let body = H2Body {
         recv,
         t: t.clone(),
@@ -536,7 +557,11 @@ impl Exchange<'_> {
     }
 
     /// Poll for the next response head. `Ready(Ok(Interim))` after the 1xx hooks ran.
-    fn poll_head(&mut self, cx: &mut Context<'_>, _final_wanted: bool) -> Poll<Result<Head, H2Error>> {
+    fn poll_head(
+        &mut self,
+        cx: &mut Context<'_>,
+        _final_wanted: bool,
+    ) -> Poll<Result<Head, H2Error>> {
         if self.final_head.is_some() {
             return Poll::Ready(Ok(Head::Final));
         }
@@ -587,7 +612,11 @@ impl Exchange<'_> {
     ) -> Poll<Result<(), H2Error>> {
         loop {
             if self.final_head.is_some() {
-                let status = self.final_head.as_ref().map(|r| r.status().as_u16()).unwrap_or(0);
+                let status = self
+                    .final_head
+                    .as_ref()
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
                 if status >= 300 {
                     self.withheld = true;
                     self.body_done = true;

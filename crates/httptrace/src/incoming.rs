@@ -45,7 +45,9 @@ pub(crate) struct H1Body {
 
 impl Incoming {
     pub(crate) fn empty() -> Incoming {
-        Incoming { inner: Inner::Empty }
+        Incoming {
+            inner: Inner::Empty,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -61,21 +63,23 @@ impl Incoming {
     ) -> Incoming {
         let bodiless = matches!(framing, Framing::Empty | Framing::Length(0));
         let mut body = Box::new(H1Body {
-                conn: Some(conn),
-                decoder: Decoder::new(framing, limits),
-                pool,
-                reusable,
-                t,
-                deadline,
-                bytes: 0,
-                pending_trailers: None,
-                finished: false,
-                url,
-            });
+            conn: Some(conn),
+            decoder: Decoder::new(framing, limits),
+            pool,
+            reusable,
+            t,
+            deadline,
+            bytes: 0,
+            pending_trailers: None,
+            finished: false,
+            url,
+        });
         if bodiless {
             // Go returns the connection before RoundTrip returns when there is no body.
             body.finish_ok();
-            return Incoming { inner: Inner::Empty };
+            return Incoming {
+                inner: Inner::Empty,
+            };
         }
         Incoming {
             inner: Inner::H1(body),

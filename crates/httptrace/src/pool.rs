@@ -134,6 +134,12 @@ impl Pool {
     /// Returns what became of it.
     pub(crate) fn put(&self, mut conn: H1Conn, t: &Tracer) -> ConnOutcome {
         conn.reused = true;
+        if self.shared.cfg.max_idle_per_host == 0 {
+            // Pooling is off (Go's negative MaxIdleConnsPerHost): the outcome is Go's
+            // errKeepAlivesDisabled, which the hook never sees.
+            close_conn(conn, CloseReason::KeepAliveDisabled, t);
+            return ConnOutcome::Closed;
+        }
         if conn.broken || !conn.read_buf.is_empty() {
             let err = Error::new(Kind::ConnBroken);
             t.put_idle_conn(Some(&err));
@@ -166,7 +172,11 @@ impl Pool {
                     Some(conn) => {
                         let list_len = st.idle.get(&key).map_or(0, Vec::len);
                         if list_len >= self.shared.cfg.max_idle_per_host {
-                            Some((Error::new(Kind::TooManyIdle), conn, CloseReason::TooManyIdle))
+                            Some((
+                                Error::new(Kind::TooManyIdle),
+                                conn,
+                                CloseReason::TooManyIdle,
+                            ))
                         } else {
                             st.idle.entry(key).or_default().push(IdleConn {
                                 conn,

@@ -168,9 +168,15 @@ mod tests {
 
     #[test]
     fn resolves_references() {
-        assert_eq!(r("http://a.test/b/c?x", "http://o.test/p"), "http://o.test/p");
+        assert_eq!(
+            r("http://a.test/b/c?x", "http://o.test/p"),
+            "http://o.test/p"
+        );
         assert_eq!(r("https://a.test/b/c", "//o.test/p"), "https://o.test/p");
-        assert_eq!(r("http://a.test:8080/b/c", "/d?e=1"), "http://a.test:8080/d?e=1");
+        assert_eq!(
+            r("http://a.test:8080/b/c", "/d?e=1"),
+            "http://a.test:8080/d?e=1"
+        );
         assert_eq!(r("http://a.test/b/c", "d"), "http://a.test/b/d");
         assert_eq!(r("http://a.test/b/c/", "../d"), "http://a.test/b/d");
         assert_eq!(r("http://a.test/b/c", "./"), "http://a.test/b/");

@@ -96,9 +96,10 @@ impl Route {
                 ))
             }
         };
-        let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| {
-            Error::with(Kind::InvalidRequest, msg("URL has no host"))
-        })?;
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| Error::with(Kind::InvalidRequest, msg("URL has no host")))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let host = normalize_host(host)?;
         let port = uri.port_u16().unwrap_or_else(|| scheme.default_port());
@@ -162,7 +163,12 @@ impl fmt::Display for PoolKey {
         if let Some(p) = &self.proxy {
             write!(f, "[{}]", p.host_port())?;
         }
-        write!(f, "{}://{}", self.scheme.as_str(), join_host_port(&self.host, self.port))
+        write!(
+            f,
+            "{}://{}",
+            self.scheme.as_str(),
+            join_host_port(&self.host, self.port)
+        )
     }
 }
 
@@ -181,10 +187,15 @@ pub(crate) fn normalize_host(host: &str) -> Result<String, Error> {
     if !host.is_ascii() {
         return Err(Error::with(
             Kind::InvalidRequest,
-            msg(format!("host {host:?} is not ASCII; give its punycode form")),
+            msg(format!(
+                "host {host:?} is not ASCII; give its punycode form"
+            )),
         ));
     }
-    if host.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'/' || b == b'@') {
+    if host
+        .bytes()
+        .any(|b| b.is_ascii_control() || b == b' ' || b == b'/' || b == b'@')
+    {
         return Err(Error::with(
             Kind::InvalidRequest,
             msg(format!("invalid host {host:?}")),

@@ -426,7 +426,8 @@ impl ClientTrace {
             put_idle_conn: compose_unit!(n.put_idle_conn, o.put_idle_conn, |a: Option<&Error>|),
             got_first_response_byte: compose_unit!(
                 n.got_first_response_byte,
-                o.got_first_response_byte),
+                o.got_first_response_byte
+            ),
             got_100_continue: compose_unit!(n.got_100_continue, o.got_100_continue),
             got_1xx_response,
             dns_start: compose_unit!(n.dns_start, o.dns_start, |a: &DnsStartInfo|),
@@ -586,12 +587,14 @@ impl<'a> HeaderValues<'a> {
     }
     /// Iterate over the values as bytes.
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let (one, map): (Option<&'a [u8]>, Option<http::header::GetAll<'a, HeaderValue>>) =
-            match self.inner {
-                ValuesInner::One(v) => (Some(v.as_bytes()), None),
-                ValuesInner::Bytes(b) => (Some(b), None),
-                ValuesInner::Map(m, n) => (None, Some(m.get_all(n))),
-            };
+        let (one, map): (
+            Option<&'a [u8]>,
+            Option<http::header::GetAll<'a, HeaderValue>>,
+        ) = match self.inner {
+            ValuesInner::One(v) => (Some(v.as_bytes()), None),
+            ValuesInner::Bytes(b) => (Some(b), None),
+            ValuesInner::Map(m, n) => (None, Some(m.get_all(n))),
+        };
         one.into_iter()
             .chain(map.into_iter().flat_map(|g| g.iter().map(|v| v.as_bytes())))
     }

@@ -63,7 +63,9 @@ async fn hosts_resolver_resolves_name_with_dns_events() {
         .unwrap();
     let rec = Recorder::new();
     let url = format!("http://myhost.test:{}/", srv.port());
-    let (status, body) = get_traced(&client, &url, &rec).await.expect("resolved via hosts");
+    let (status, body) = get_traced(&client, &url, &rec)
+        .await
+        .expect("resolved via hosts");
     assert_eq!(status, 200);
     assert_eq!(&body[..], b"Hello, world!");
 
@@ -86,8 +88,16 @@ async fn hosts_resolver_resolves_name_with_dns_events() {
         rec.dump()
     );
     let ev = rec.events();
-    assert!(ev.contains(&format!("get_conn myhost.test:{}", srv.port())), "{}", rec.dump());
-    assert!(ev.contains(&"dns_start host=myhost.test".to_string()), "{}", rec.dump());
+    assert!(
+        ev.contains(&format!("get_conn myhost.test:{}", srv.port())),
+        "{}",
+        rec.dump()
+    );
+    assert!(
+        ev.contains(&"dns_start host=myhost.test".to_string()),
+        "{}",
+        rec.dump()
+    );
     let done = &rec.dns_done()[0];
     assert!(!done.coalesced);
     assert!(done.err.is_none());
@@ -113,9 +123,14 @@ async fn unknown_name_fails_with_dns_error_and_no_connect() {
         .unwrap();
     let rec = Recorder::new();
     let url = format!("http://nonexistent.test:{}/", srv.port());
-    let err = get_traced(&client, &url, &rec).await.expect_err("not in the hosts table");
+    let err = get_traced(&client, &url, &rec)
+        .await
+        .expect_err("not in the hosts table");
     assert!(err.is_dns(), "{err:?}");
-    assert!(err.is_connect(), "a DNS failure is a connect failure too: {err:?}");
+    assert!(
+        err.is_connect(),
+        "a DNS failure is a connect failure too: {err:?}"
+    );
     assert_eq!(
         rec.go_names(),
         strs(&["get_conn", "dns_start", "dns_done"]),
@@ -123,10 +138,16 @@ async fn unknown_name_fails_with_dns_error_and_no_connect() {
         rec.dump()
     );
     let done = &rec.dns_done()[0];
-    assert!(done.err.as_ref().is_some_and(|e| e.is_dns()), "{:?}", done.err);
+    assert!(
+        done.err.as_ref().is_some_and(|e| e.is_dns()),
+        "{:?}",
+        done.err
+    );
     assert!(done.addrs.is_empty());
     assert!(!done.coalesced);
-    assert!(rec.events().contains(&"dns_start host=nonexistent.test".to_string()));
+    assert!(rec
+        .events()
+        .contains(&"dns_start host=nonexistent.test".to_string()));
     assert_eq!(srv.connections_accepted(), 0);
 }
 
@@ -134,12 +155,19 @@ async fn unknown_name_fails_with_dns_error_and_no_connect() {
 async fn ip_literal_skips_dns_and_the_resolver() {
     let srv = Server::hello().start().await.unwrap();
     let resolver = Counting::new(Duration::ZERO);
-    let client = common::builder().resolver(resolver.clone()).build().unwrap();
+    let client = common::builder()
+        .resolver(resolver.clone())
+        .build()
+        .unwrap();
     let rec = Recorder::new();
     get_traced(&client, &srv.url("/"), &rec).await.unwrap();
     assert_eq!(rec.count("dns_start"), 0, "{}", rec.dump());
     assert_eq!(rec.count("dns_done"), 0);
-    assert_eq!(resolver.calls(), 0, "an IP literal must never reach the resolver");
+    assert_eq!(
+        resolver.calls(),
+        0,
+        "an IP literal must never reach the resolver"
+    );
 }
 
 #[tokio::test]
@@ -150,7 +178,10 @@ async fn concurrent_lookups_of_one_name_are_coalesced() {
         .await
         .unwrap();
     let resolver = Counting::new(Duration::from_millis(200));
-    let client = common::builder().resolver(resolver.clone()).build().unwrap();
+    let client = common::builder()
+        .resolver(resolver.clone())
+        .build()
+        .unwrap();
     let url = format!("http://coalesce.test:{}/", srv.port());
     let (ra, rb) = (Recorder::new(), Recorder::new());
     let (a, b) = tokio::join!(
@@ -159,11 +190,19 @@ async fn concurrent_lookups_of_one_name_are_coalesced() {
     );
     assert_eq!(a.expect("A").0, 200);
     assert_eq!(b.expect("B").0, 200);
-    assert_eq!(resolver.calls(), 1, "one lookup for two concurrent requests");
+    assert_eq!(
+        resolver.calls(),
+        1,
+        "one lookup for two concurrent requests"
+    );
     for (tag, rec) in [("A", &ra), ("B", &rb)] {
         let done = rec.dns_done();
         assert_eq!(done.len(), 1, "{tag}: {}", rec.dump());
-        assert!(done[0].coalesced, "{tag}: coalesced must be true for every sharer (Go's Shared): {}", rec.dump());
+        assert!(
+            done[0].coalesced,
+            "{tag}: coalesced must be true for every sharer (Go's Shared): {}",
+            rec.dump()
+        );
         assert_eq!(done[0].addrs, vec![LOOPBACK]);
         assert_eq!(rec.count("dns_start"), 1);
     }
@@ -192,32 +231,54 @@ async fn sequential_lookups_are_not_coalesced() {
 async fn pluggable_resolver_is_used() {
     let srv = Server::hello().start().await.unwrap();
     let resolver = Counting::new(Duration::ZERO);
-    let client = common::builder().resolver(resolver.clone()).build().unwrap();
+    let client = common::builder()
+        .resolver(resolver.clone())
+        .build()
+        .unwrap();
     let rec = Recorder::new();
     let url = format!("http://Plugged.TEST:{}/", srv.port());
-    let (status, _) = get_traced(&client, &url, &rec).await.expect("custom resolver");
+    let (status, _) = get_traced(&client, &url, &rec)
+        .await
+        .expect("custom resolver");
     assert_eq!(status, 200);
     assert_eq!(resolver.calls(), 1);
     let names = resolver.names.lock().unwrap().clone();
-    assert_eq!(names, strs(&["plugged.test"]), "bare lower-case host, no port");
-    assert!(rec.events().contains(&"dns_start host=plugged.test".to_string()), "{}", rec.dump());
+    assert_eq!(
+        names,
+        strs(&["plugged.test"]),
+        "bare lower-case host, no port"
+    );
+    assert!(
+        rec.events()
+            .contains(&"dns_start host=plugged.test".to_string()),
+        "{}",
+        rec.dump()
+    );
 }
 
 #[tokio::test]
 async fn static_resolver_with_hosts_fallback() {
     let srv = Server::hello().start().await.unwrap();
-    let resolver = StaticResolver::new(HostsResolver::from_contents(""))
-        .add("static.test", [LOOPBACK]);
+    let resolver =
+        StaticResolver::new(HostsResolver::from_contents("")).add("static.test", [LOOPBACK]);
     let client = common::builder().resolver(resolver).build().unwrap();
     let rec = Recorder::new();
-    let (status, _) = get_traced(&client, &format!("http://static.test:{}/", srv.port()), &rec)
-        .await
-        .expect("static entry");
+    let (status, _) = get_traced(
+        &client,
+        &format!("http://static.test:{}/", srv.port()),
+        &rec,
+    )
+    .await
+    .expect("static entry");
     assert_eq!(status, 200);
     let rec2 = Recorder::new();
-    let err = get_traced(&client, &format!("http://other.test:{}/", srv.port()), &rec2)
-        .await
-        .expect_err("falls back to an empty hosts table");
+    let err = get_traced(
+        &client,
+        &format!("http://other.test:{}/", srv.port()),
+        &rec2,
+    )
+    .await
+    .expect_err("falls back to an empty hosts table");
     assert!(err.is_dns(), "{err:?}");
     assert_eq!(rec2.count("connect_start"), 0);
 }
@@ -227,9 +288,14 @@ async fn resolver_error_is_reported_to_dns_done() {
     let resolver = Counting::new(Duration::ZERO);
     let client = common::builder().resolver(resolver).build().unwrap();
     let rec = Recorder::new();
-    let err = guard(client.get("http://not-a-test-name.invalid:9/").trace(rec.trace()).send())
-        .await
-        .expect_err("the resolver fails it");
+    let err = guard(
+        client
+            .get("http://not-a-test-name.invalid:9/")
+            .trace(rec.trace())
+            .send(),
+    )
+    .await
+    .expect_err("the resolver fails it");
     assert!(err.is_dns(), "{err:?}");
     assert_eq!(rec.count("dns_done"), 1);
     assert_eq!(rec.count("connect_start"), 0);

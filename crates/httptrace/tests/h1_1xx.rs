@@ -28,9 +28,14 @@ async fn two_early_hints_then_200() {
         .unwrap();
     let client = common::client();
     let rec = Recorder::new();
-    let resp = guard(client.get(&srv.url("/")).trace(rec.trace()).send()).await.unwrap();
+    let resp = guard(client.get(&srv.url("/")).trace(rec.trace()).send())
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers().get("link").is_none(), "1xx headers must not leak into the final response");
+    assert!(
+        resp.headers().get("link").is_none(),
+        "1xx headers must not leak into the final response"
+    );
     let body = guard(resp.into_body().bytes()).await.unwrap();
     assert_eq!(&body[..], b"Hello, world!");
 
@@ -90,7 +95,12 @@ async fn hook_error_aborts_and_closes_connection() {
     let r2 = Recorder::new();
     let (status, _) = get_traced(&client, &srv.url("/"), &r2).await.unwrap();
     assert_eq!(status, 200);
-    assert!(r2.events().contains(&"got_conn reused=false was_idle=false".to_string()), "{}", r2.dump());
+    assert!(
+        r2.events()
+            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        "{}",
+        r2.dump()
+    );
     assert_eq!(r2.count("connect_start"), 1);
     assert!(srv.wait_connections(2, Duration::from_secs(5)).await);
 }
@@ -129,7 +139,9 @@ async fn five_interim_responses_are_accepted() {
         .unwrap();
     let client = common::client();
     let rec = Recorder::new();
-    let (status, _) = get_traced(&client, &srv.url("/"), &rec).await.expect("5 is the limit, not over");
+    let (status, _) = get_traced(&client, &srv.url("/"), &rec)
+        .await
+        .expect("5 is the limit, not over");
     assert_eq!(status, 200);
     assert_eq!(rec.count("got_1xx"), 5);
 }
@@ -138,7 +150,9 @@ async fn five_interim_responses_are_accepted() {
 async fn switching_protocols_101_is_final() {
     let peer = ScriptedPeer::start(vec![Script::new()
         .read_head()
-        .write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: example\r\n\r\n")
+        .write(
+            "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: example\r\n\r\n",
+        )
         .hold()])
     .await
     .unwrap();
@@ -158,14 +172,22 @@ async fn switching_protocols_101_is_final() {
     assert_eq!(rec.count("got_1xx"), 0, "{}", rec.dump());
     assert_eq!(rec.count("got_first_response_byte"), 1);
     drop(resp);
-    assert_eq!(rec.count("put_idle_conn"), 0, "a 101 connection is never pooled: {}", rec.dump());
+    assert_eq!(
+        rec.count("put_idle_conn"),
+        0,
+        "a 101 connection is never pooled: {}",
+        rec.dump()
+    );
 }
 
 #[tokio::test]
 async fn unsolicited_100_fires_only_got_1xx() {
     let peer = ScriptedPeer::start(vec![Script::new()
         .read_head()
-        .write(format!("HTTP/1.1 100 Continue\r\n\r\n{}", ok_response("ok")))
+        .write(format!(
+            "HTTP/1.1 100 Continue\r\n\r\n{}",
+            ok_response("ok")
+        ))
         .hold()])
     .await
     .unwrap();
@@ -176,7 +198,12 @@ async fn unsolicited_100_fires_only_got_1xx() {
     assert_eq!(&body[..], b"ok");
     assert_eq!(rec.count("got_1xx"), 1, "{}", rec.dump());
     assert!(rec.events().contains(&"got_1xx 100".to_string()));
-    assert_eq!(rec.count("got_100_continue"), 0, "no Expect sent: {}", rec.dump());
+    assert_eq!(
+        rec.count("got_100_continue"),
+        0,
+        "no Expect sent: {}",
+        rec.dump()
+    );
     assert_eq!(rec.count("wait_100_continue"), 0);
 }
 
@@ -184,15 +211,24 @@ async fn unsolicited_100_fires_only_got_1xx() {
 async fn unsolicited_100_on_post_without_expect() {
     let peer = ScriptedPeer::start(vec![Script::new()
         .read_request()
-        .write(format!("HTTP/1.1 100 Continue\r\n\r\n{}", ok_response("ok")))
+        .write(format!(
+            "HTTP/1.1 100 Continue\r\n\r\n{}",
+            ok_response("ok")
+        ))
         .hold()])
     .await
     .unwrap();
     let client = common::client();
     let rec = Recorder::new();
-    let resp = guard(client.post(&peer.url("/")).body("data").trace(rec.trace()).send())
-        .await
-        .unwrap();
+    let resp = guard(
+        client
+            .post(&peer.url("/"))
+            .body("data")
+            .trace(rec.trace())
+            .send(),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 200);
     guard(resp.into_body().bytes()).await.unwrap();
     assert_eq!(rec.count("got_1xx"), 1);

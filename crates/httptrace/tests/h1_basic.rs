@@ -37,12 +37,36 @@ async fn get_on_fresh_connection_exact_go_sequence() {
     );
     let port = srv.port();
     let ev = rec.events();
-    assert!(ev.contains(&format!("get_conn 127.0.0.1:{port}")), "{}", rec.dump());
-    assert!(ev.contains(&format!("connect_start tcp 127.0.0.1:{port}")), "{}", rec.dump());
-    assert!(ev.contains(&format!("connect_done tcp 127.0.0.1:{port} nil")), "{}", rec.dump());
-    assert!(ev.contains(&"got_conn reused=false was_idle=false".to_string()), "{}", rec.dump());
-    assert!(ev.contains(&"wrote_request nil".to_string()), "{}", rec.dump());
-    assert!(ev.contains(&"put_idle_conn nil".to_string()), "{}", rec.dump());
+    assert!(
+        ev.contains(&format!("get_conn 127.0.0.1:{port}")),
+        "{}",
+        rec.dump()
+    );
+    assert!(
+        ev.contains(&format!("connect_start tcp 127.0.0.1:{port}")),
+        "{}",
+        rec.dump()
+    );
+    assert!(
+        ev.contains(&format!("connect_done tcp 127.0.0.1:{port} nil")),
+        "{}",
+        rec.dump()
+    );
+    assert!(
+        ev.contains(&"got_conn reused=false was_idle=false".to_string()),
+        "{}",
+        rec.dump()
+    );
+    assert!(
+        ev.contains(&"wrote_request nil".to_string()),
+        "{}",
+        rec.dump()
+    );
+    assert!(
+        ev.contains(&"put_idle_conn nil".to_string()),
+        "{}",
+        rec.dump()
+    );
     // IP literal: no DNS at all.
     assert_eq!(rec.count("dns_start") + rec.count("dns_done"), 0);
     // put_idle_conn fires before the final body read returns, i.e. before our result marker.
@@ -73,11 +97,19 @@ async fn header_fields_host_first_then_user_agent_with_port() {
     let fields = rec.fields();
     assert!(fields.len() >= 2, "{fields:?}");
     let host = format!("127.0.0.1:{}", srv.port());
-    assert_eq!(fields[0], ("Host".to_string(), vec![host.clone()]), "{fields:?}");
+    assert_eq!(
+        fields[0],
+        ("Host".to_string(), vec![host.clone()]),
+        "{fields:?}"
+    );
     assert_eq!(fields[1].0, "User-Agent", "{fields:?}");
     assert_eq!(fields[1].1.len(), 1);
     // The user's fields are reported too (canonical names), exactly once each.
-    assert_eq!(rec.field("X-Zeta"), Some(vec!["z".to_string()]), "{fields:?}");
+    assert_eq!(
+        rec.field("X-Zeta"),
+        Some(vec!["z".to_string()]),
+        "{fields:?}"
+    );
     assert_eq!(fields.iter().filter(|(n, _)| n == "X-Zeta").count(), 1);
     assert_eq!(rec.field("Accept"), Some(vec!["text/plain".to_string()]));
     // A bodiless GET has no framing field.
@@ -123,7 +155,12 @@ async fn second_request_reuses_the_idle_connection() {
         "events:\n  {}",
         r2.dump()
     );
-    assert!(r2.events().contains(&"got_conn reused=true was_idle=true".to_string()), "{}", r2.dump());
+    assert!(
+        r2.events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        "{}",
+        r2.dump()
+    );
     assert_eq!(r2.count("connect_start") + r2.count("connect_done"), 0);
     assert!(r2.events().contains(&"put_idle_conn nil".to_string()));
     assert_eq!(r1.got_conns()[0].conn.id, r2.got_conns()[0].conn.id);
@@ -137,16 +174,31 @@ async fn keep_alive_disabled_sends_connection_close_and_never_pools() {
     let mut recs = Vec::new();
     for i in 0..2 {
         let rec = Recorder::new();
-        let (status, body) = get_traced(&client, &srv.url(&format!("/{i}")), &rec).await.unwrap();
+        let (status, body) = get_traced(&client, &srv.url(&format!("/{i}")), &rec)
+            .await
+            .unwrap();
         assert_eq!(status, 200);
         assert_eq!(body.len(), 13);
         recs.push(rec);
     }
     for rec in &recs {
-        assert_eq!(rec.field("Connection"), Some(vec!["close".to_string()]), "{:?}", rec.fields());
-        assert_eq!(rec.fields().iter().filter(|(n, _)| n == "Connection").count(), 1);
+        assert_eq!(
+            rec.field("Connection"),
+            Some(vec!["close".to_string()]),
+            "{:?}",
+            rec.fields()
+        );
+        assert_eq!(
+            rec.fields()
+                .iter()
+                .filter(|(n, _)| n == "Connection")
+                .count(),
+            1
+        );
         assert_eq!(rec.count("put_idle_conn"), 0, "{}", rec.dump());
-        assert!(rec.events().contains(&"got_conn reused=false was_idle=false".to_string()));
+        assert!(rec
+            .events()
+            .contains(&"got_conn reused=false was_idle=false".to_string()));
         assert_eq!(rec.count("connect_start"), 1);
     }
     assert!(srv.wait_connections(2, Duration::from_secs(5)).await);
@@ -175,10 +227,19 @@ async fn post_with_body_sends_content_length_and_exact_bytes() {
     assert_eq!(resp.status(), 200);
     guard(resp.into_body().bytes()).await.unwrap();
 
-    assert_eq!(rec.field("Content-Length"), Some(vec!["3000".to_string()]), "{:?}", rec.fields());
+    assert_eq!(
+        rec.field("Content-Length"),
+        Some(vec!["3000".to_string()]),
+        "{:?}",
+        rec.fields()
+    );
     assert!(rec.field("Transfer-Encoding").is_none());
     let names: Vec<String> = rec.fields().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(&names[..3], &strs(&["Host", "User-Agent", "Content-Length"])[..], "{names:?}");
+    assert_eq!(
+        &names[..3],
+        &strs(&["Host", "User-Agent", "Content-Length"])[..],
+        "{names:?}"
+    );
     let req = &srv.requests()[0];
     assert_eq!(req.method, http::Method::POST);
     assert_eq!(&req.body[..], &payload[..]);
@@ -191,9 +252,16 @@ async fn post_empty_body_sends_content_length_zero() {
     let srv = Server::hello().start().await.unwrap();
     let client = common::client();
     let rec = Recorder::new();
-    let resp = guard(client.post(&srv.url("/")).trace(rec.trace()).send()).await.unwrap();
+    let resp = guard(client.post(&srv.url("/")).trace(rec.trace()).send())
+        .await
+        .unwrap();
     guard(resp.into_body().bytes()).await.unwrap();
-    assert_eq!(rec.field("Content-Length"), Some(vec!["0".to_string()]), "{:?}", rec.fields());
+    assert_eq!(
+        rec.field("Content-Length"),
+        Some(vec!["0".to_string()]),
+        "{:?}",
+        rec.fields()
+    );
     assert_eq!(srv.requests()[0].header("content-length"), Some("0"));
 }
 
@@ -211,13 +279,24 @@ async fn streamed_body_is_sent_chunked() {
     let body = Body::from_stream(futures_util::stream::iter(parts));
     assert!(!body.is_replayable());
     assert_eq!(body.len(), None);
-    let resp = guard(client.put(&srv.url("/s")).body(body).trace(rec.trace()).send())
-        .await
-        .unwrap();
+    let resp = guard(
+        client
+            .put(&srv.url("/s"))
+            .body(body)
+            .trace(rec.trace())
+            .send(),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 200);
     guard(resp.into_body().bytes()).await.unwrap();
 
-    assert_eq!(rec.field("Transfer-Encoding"), Some(vec!["chunked".to_string()]), "{:?}", rec.fields());
+    assert_eq!(
+        rec.field("Transfer-Encoding"),
+        Some(vec!["chunked".to_string()]),
+        "{:?}",
+        rec.fields()
+    );
     assert!(rec.field("Content-Length").is_none());
     let req = &srv.requests()[0];
     assert_eq!(req.header("transfer-encoding"), Some("chunked"));
@@ -227,5 +306,9 @@ async fn streamed_body_is_sent_chunked() {
     assert_eq!(req.body.len(), expected.len());
     assert_eq!(&req.body[..], &expected[..]);
     assert!(rec.events().contains(&"wrote_request nil".to_string()));
-    assert!(rec.events().contains(&"put_idle_conn nil".to_string()), "{}", rec.dump());
+    assert!(
+        rec.events().contains(&"put_idle_conn nil".to_string()),
+        "{}",
+        rec.dump()
+    );
 }

@@ -56,18 +56,25 @@ async fn server_sends_100_then_body_then_200() {
     );
     assert_eq!(rec.count("wait_100_continue"), 1);
     assert_eq!(rec.count("got_100_continue"), 1);
-    assert!(rec.pos("got_100_continue").unwrap() < rec.pos("got_1xx 100").unwrap(), "{}", rec.dump());
+    assert!(
+        rec.pos("got_100_continue").unwrap() < rec.pos("got_1xx 100").unwrap(),
+        "{}",
+        rec.dump()
+    );
     assert!(rec.pos("got_100_continue").unwrap() < rec.pos("wrote_request").unwrap());
     assert!(rec.events().contains(&"wrote_request nil".to_string()));
     assert!(rec.events().contains(&"put_idle_conn nil".to_string()));
     assert_eq!(rec.field("Expect"), Some(vec!["100-continue".to_string()]));
     assert_eq!(rec.field("Content-Length"), Some(vec!["1024".to_string()]));
     let req = &srv.requests()[0];
-    assert_eq!(&req.body[..], &body[..], "the body must be sent after 100 Continue");
+    assert_eq!(
+        &req.body[..],
+        &body[..],
+        "the body must be sent after 100 Continue"
+    );
 }
 
-#[tokio::test]
-async fn server_rejects_with_417_and_close_body_not_sent() {
+async fn reject_417_body_not_sent(body: Vec<u8>) {
     let peer = ScriptedPeer::start(vec![Script::new()
         .read_head()
         .write("HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
@@ -77,7 +84,6 @@ async fn server_rejects_with_417_and_close_body_not_sent() {
     .unwrap();
     let client = common::client();
     let rec = Recorder::new();
-    let body = kib_body();
     let resp = guard(
         client
             .post(&peer.url("/upload"))
@@ -92,7 +98,10 @@ async fn server_rejects_with_417_and_close_body_not_sent() {
     guard(resp.into_body().bytes()).await.unwrap();
     rec.mark("result 417");
 
-    assert!(peer.wait_finished(0, Duration::from_secs(5)).await, "client must close the connection");
+    assert!(
+        peer.wait_finished(0, Duration::from_secs(5)).await,
+        "client must close the connection"
+    );
     let received = peer.received(0);
     let head_end = received
         .windows(4)
@@ -108,8 +117,23 @@ async fn server_rejects_with_417_and_close_body_not_sent() {
     assert_eq!(rec.count("wait_100_continue"), 1, "{}", rec.dump());
     assert_eq!(rec.count("got_100_continue"), 0);
     assert_eq!(rec.count("got_1xx"), 0);
-    assert!(rec.events().contains(&"wrote_request nil".to_string()), "{}", rec.dump());
+    assert!(
+        rec.events().contains(&"wrote_request nil".to_string()),
+        "{}",
+        rec.dump()
+    );
     assert_eq!(rec.count("put_idle_conn"), 0, "{}", rec.dump());
+}
+
+#[tokio::test]
+async fn server_rejects_with_417_and_close_body_not_sent() {
+    reject_417_body_not_sent(kib_body()).await;
+}
+
+#[tokio::test]
+async fn server_rejects_with_417_and_close_large_body_not_sent() {
+    // 64 KiB: larger than any write coalescing buffer.
+    reject_417_body_not_sent(kib_body().repeat(64)).await;
 }
 
 #[tokio::test]
@@ -138,10 +162,17 @@ async fn server_rejects_via_peer_server_417() {
     assert!(srv.requests()[0].body.is_empty());
 
     let r2 = Recorder::new();
-    let resp = guard(client.get(&srv.url("/")).trace(r2.trace()).send()).await.unwrap();
+    let resp = guard(client.get(&srv.url("/")).trace(r2.trace()).send())
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     guard(resp.into_body().bytes()).await.unwrap();
-    assert!(r2.events().contains(&"got_conn reused=false was_idle=false".to_string()), "{}", r2.dump());
+    assert!(
+        r2.events()
+            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        "{}",
+        r2.dump()
+    );
 }
 
 #[tokio::test]
@@ -170,19 +201,26 @@ async fn silent_server_body_sent_after_expect_timeout() {
     assert_eq!(resp.status(), 200);
     guard(resp.into_body().bytes()).await.unwrap();
 
-    let wait = rec.pos("wait_100_continue").expect("wait_100_continue fired");
+    let wait = rec
+        .pos("wait_100_continue")
+        .expect("wait_100_continue fired");
     let wrote = rec.pos("wrote_request").expect("wrote_request fired");
     assert!(wait < wrote);
     let elapsed = rec.time_of(wrote) - rec.time_of(wait);
     assert!(
         elapsed >= Duration::from_millis(150) && elapsed < Duration::from_secs(5),
-        "body released after {elapsed:?}, expected the 200 ms expect-continue timeout"
+        "body released after {elapsed:?}, expected the 200 ms expect-continue timeout; events:\n  {}",
+        rec.dump()
     );
     assert_eq!(rec.count("got_100_continue"), 0);
     assert_eq!(rec.count("got_1xx"), 0);
     assert!(rec.events().contains(&"wrote_request nil".to_string()));
     // Go f3: the body goes out before the first response byte.
-    assert!(wrote < rec.pos("got_first_response_byte").unwrap(), "{}", rec.dump());
+    assert!(
+        wrote < rec.pos("got_first_response_byte").unwrap(),
+        "{}",
+        rec.dump()
+    );
     assert_eq!(&srv.requests()[0].body[..], &body[..]);
     assert!(rec.events().contains(&"put_idle_conn nil".to_string()));
 }
@@ -221,7 +259,8 @@ async fn final_200_without_100_and_without_close_still_sends_body_and_reuses() {
 
     // product.md §2: a final status before 100 without close → the body is sent anyway.
     assert!(
-        peer.wait_received(0, 1024 + 50, Duration::from_secs(5)).await,
+        peer.wait_received(0, 1024 + 50, Duration::from_secs(5))
+            .await,
         "body not received by the peer"
     );
     let received = peer.received(0);
@@ -230,14 +269,29 @@ async fn final_200_without_100_and_without_close_still_sends_body_and_reuses() {
         "the peer must receive the whole 1 KiB body"
     );
     assert_eq!(rec.count("got_100_continue"), 0);
-    assert!(rec.events().contains(&"wrote_request nil".to_string()), "{}", rec.dump());
-    assert!(rec.events().contains(&"put_idle_conn nil".to_string()), "{}", rec.dump());
+    assert!(
+        rec.events().contains(&"wrote_request nil".to_string()),
+        "{}",
+        rec.dump()
+    );
+    assert!(
+        rec.events().contains(&"put_idle_conn nil".to_string()),
+        "{}",
+        rec.dump()
+    );
 
     let r2 = Recorder::new();
-    let resp = guard(client.get(&peer.url("/2")).trace(r2.trace()).send()).await.expect("reuse");
+    let resp = guard(client.get(&peer.url("/2")).trace(r2.trace()).send())
+        .await
+        .expect("reuse");
     let b = guard(resp.into_body().bytes()).await.unwrap();
     assert_eq!(&b[..], b"second");
-    assert!(r2.events().contains(&"got_conn reused=true was_idle=true".to_string()), "{}", r2.dump());
+    assert!(
+        r2.events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        "{}",
+        r2.dump()
+    );
     assert_eq!(peer.connections_accepted(), 1);
 }
 
@@ -263,4 +317,58 @@ async fn expect_without_body_does_not_wait() {
     assert_eq!(resp.status(), 200);
     guard(resp.into_body().bytes()).await.unwrap();
     assert_eq!(rec.count("wait_100_continue"), 0, "{}", rec.dump());
+}
+
+#[tokio::test]
+async fn body_is_withheld_until_100_arrives() {
+    // The peer reads the head, then waits 300 ms before sending 100 Continue. Until then the
+    // client must not send a single body byte (that is the whole point of Expect).
+    let body = kib_body();
+    let peer = ScriptedPeer::start(vec![Script::new()
+        .read_head()
+        .sleep(Duration::from_millis(300))
+        .write("HTTP/1.1 100 Continue\r\n\r\n")
+        .read_body(1024)
+        .write(ok_response("ok"))
+        .hold()])
+    .await
+    .unwrap();
+    let client = common::builder()
+        .expect_continue_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let rec = Recorder::new();
+    let req = client
+        .post(&peer.url("/"))
+        .header("Expect", "100-continue")
+        .body(body.clone())
+        .trace(rec.trace());
+    let task = tokio::spawn(async move { req.send().await });
+
+    assert!(
+        peer.wait_received(0, 1, Duration::from_secs(5)).await,
+        "the head must be sent"
+    );
+    // Generous: anything sent with or right after the head has arrived by now.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let early = peer.received(0);
+    let head_end = early
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+        .expect("complete head received");
+    assert_eq!(
+        early.len(),
+        head_end,
+        "{} body bytes were sent before 100 Continue (events so far: {})",
+        early.len() - head_end,
+        rec.dump()
+    );
+    assert_eq!(rec.count("wrote_request"), 0, "{}", rec.dump());
+
+    let resp = guard(task).await.unwrap().expect("request");
+    assert_eq!(resp.status(), 200);
+    guard(resp.into_body().bytes()).await.unwrap();
+    assert!(peer.received(0).windows(body.len()).any(|w| w == &body[..]));
+    assert!(rec.pos("got_100_continue").unwrap() < rec.pos("wrote_request").unwrap());
 }

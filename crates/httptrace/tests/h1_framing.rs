@@ -13,7 +13,9 @@ use httptrace::Incoming;
 use httptrace_peers::{Response, Script, ScriptedPeer, Server};
 
 /// Read every frame: (data, trailers).
-async fn frames(mut body: Incoming) -> Result<(Vec<u8>, Option<http::HeaderMap>, usize), httptrace::Error> {
+async fn frames(
+    mut body: Incoming,
+) -> Result<(Vec<u8>, Option<http::HeaderMap>, usize), httptrace::Error> {
     let mut data = Vec::new();
     let mut trailers = None;
     let mut n_data = 0;
@@ -51,10 +53,14 @@ async fn chunked_response_with_trailers() {
         .unwrap();
     let client = common::client();
     let rec = Recorder::new();
-    let resp = guard(client.get(&srv.url("/")).trace(rec.trace()).send()).await.unwrap();
+    let resp = guard(client.get(&srv.url("/")).trace(rec.trace()).send())
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(
-        resp.headers().get("transfer-encoding").map(|v| v.as_bytes()),
+        resp.headers()
+            .get("transfer-encoding")
+            .map(|v| v.as_bytes()),
         Some(&b"chunked"[..])
     );
     let (data, trailers, n) = frames(resp.into_body()).await.expect("chunked body");
@@ -62,12 +68,24 @@ async fn chunked_response_with_trailers() {
     assert_eq!(&data[..], b"chunk-1.chunk-2.chunk-3.");
     assert!(n >= 1);
     let trailers = trailers.expect("a trailers frame");
-    assert_eq!(trailers.get("x-checksum").map(|v| v.as_bytes()), Some(&b"abc123"[..]));
-    assert!(rec.events().contains(&"put_idle_conn nil".to_string()), "{}", rec.dump());
+    assert_eq!(
+        trailers.get("x-checksum").map(|v| v.as_bytes()),
+        Some(&b"abc123"[..])
+    );
+    assert!(
+        rec.events().contains(&"put_idle_conn nil".to_string()),
+        "{}",
+        rec.dump()
+    );
 
     let r2 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r2).await.unwrap();
-    assert!(r2.events().contains(&"got_conn reused=true was_idle=true".to_string()), "{}", r2.dump());
+    assert!(
+        r2.events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        "{}",
+        r2.dump()
+    );
     assert_eq!(srv.connections_accepted(), 1);
 }
 
@@ -85,14 +103,21 @@ async fn close_delimited_body_read_to_eof_not_pooled() {
         .unwrap();
     let client = common::client();
     let rec = Recorder::new();
-    let (status, body) = get_traced(&client, &srv.url("/"), &rec).await.expect("close-delimited");
+    let (status, body) = get_traced(&client, &srv.url("/"), &rec)
+        .await
+        .expect("close-delimited");
     assert_eq!(status, 200);
     assert_eq!(&body[..], b"until eof");
     assert_eq!(rec.count("put_idle_conn"), 0, "{}", rec.dump());
 
     let r2 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r2).await.unwrap();
-    assert!(r2.events().contains(&"got_conn reused=false was_idle=false".to_string()), "{}", r2.dump());
+    assert!(
+        r2.events()
+            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        "{}",
+        r2.dump()
+    );
     assert!(srv.wait_connections(2, Duration::from_secs(5)).await);
 }
 
@@ -100,8 +125,14 @@ async fn close_delimited_body_read_to_eof_not_pooled() {
 async fn close_delimited_without_connection_close_header() {
     // No CL, no TE, no Connection: close: still read to EOF, never pooled.
     let peer = ScriptedPeer::start(vec![
-        Script::new().read_head().write("HTTP/1.1 200 OK\r\n\r\nraw body").close(),
-        Script::new().read_head().write(common::ok_response("next")).hold(),
+        Script::new()
+            .read_head()
+            .write("HTTP/1.1 200 OK\r\n\r\nraw body")
+            .close(),
+        Script::new()
+            .read_head()
+            .write(common::ok_response("next"))
+            .hold(),
     ])
     .await
     .unwrap();
@@ -113,7 +144,9 @@ async fn close_delimited_without_connection_close_header() {
     let r2 = Recorder::new();
     let (_, body) = get_traced(&client, &peer.url("/"), &r2).await.unwrap();
     assert_eq!(&body[..], b"next");
-    assert!(r2.events().contains(&"got_conn reused=false was_idle=false".to_string()));
+    assert!(r2
+        .events()
+        .contains(&"got_conn reused=false was_idle=false".to_string()));
 }
 
 #[tokio::test]
@@ -128,13 +161,19 @@ async fn head_with_content_length_has_empty_body_and_reuses() {
     .unwrap();
     let client = common::client();
     let rec = Recorder::new();
-    let resp = guard(client.head(&peer.url("/")).trace(rec.trace()).send()).await.unwrap();
+    let resp = guard(client.head(&peer.url("/")).trace(rec.trace()).send())
+        .await
+        .unwrap();
     rec.mark("execute_returned");
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers().get("content-length").unwrap(), "100");
     let body = guard(resp.into_body().bytes()).await.expect("HEAD body");
     assert!(body.is_empty());
-    assert!(rec.events().contains(&"put_idle_conn nil".to_string()), "{}", rec.dump());
+    assert!(
+        rec.events().contains(&"put_idle_conn nil".to_string()),
+        "{}",
+        rec.dump()
+    );
     assert!(
         rec.pos("put_idle_conn").unwrap() < rec.pos("execute_returned").unwrap(),
         "bodiless response: put_idle_conn before execute returns: {}",
@@ -144,7 +183,12 @@ async fn head_with_content_length_has_empty_body_and_reuses() {
     let r2 = Recorder::new();
     let (_, body) = get_traced(&client, &peer.url("/"), &r2).await.unwrap();
     assert_eq!(&body[..], b"after head");
-    assert!(r2.events().contains(&"got_conn reused=true was_idle=true".to_string()), "{}", r2.dump());
+    assert!(
+        r2.events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        "{}",
+        r2.dump()
+    );
     assert_eq!(peer.connections_accepted(), 1);
 }
 
@@ -166,7 +210,11 @@ async fn bodiless(status_path: &str) {
     rec.mark("execute_returned");
     let want: u16 = status_path.trim_start_matches('/').parse().unwrap_or(200);
     assert_eq!(resp.status().as_u16(), want);
-    assert!(rec.events().contains(&"put_idle_conn nil".to_string()), "{}", rec.dump());
+    assert!(
+        rec.events().contains(&"put_idle_conn nil".to_string()),
+        "{}",
+        rec.dump()
+    );
     assert!(
         rec.pos("put_idle_conn").unwrap() < rec.pos("execute_returned").unwrap(),
         "{status_path}: put_idle_conn must fire before execute returns (Go: before RoundTrip returns):\n  {}",
@@ -177,8 +225,15 @@ async fn bodiless(status_path: &str) {
     assert_eq!(rec.count("put_idle_conn"), 1);
 
     let r2 = Recorder::new();
-    get_traced(&client, &srv.url(status_path), &r2).await.unwrap();
-    assert!(r2.events().contains(&"got_conn reused=true was_idle=true".to_string()), "{}", r2.dump());
+    get_traced(&client, &srv.url(status_path), &r2)
+        .await
+        .unwrap();
+    assert!(
+        r2.events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        "{}",
+        r2.dump()
+    );
     assert_eq!(srv.connections_accepted(), 1);
 }
 

@@ -13,7 +13,9 @@ use httptrace_peers::{PeerHandle, Script, ScriptedPeer, Server};
 
 /// Connection 0 reads the request head and runs `hostile`; connection 1 answers `good`.
 async fn peer_with(hostile: Script) -> PeerHandle {
-    let s0 = Script { steps: [Script::new().read_head().steps, hostile.steps].concat() };
+    let s0 = Script {
+        steps: [Script::new().read_head().steps, hostile.steps].concat(),
+    };
     ScriptedPeer::start(vec![
         s0,
         Script::new().read_head().write(ok_response("good")).hold(),
@@ -30,16 +32,23 @@ async fn follow_up(client: &Client, peer: &PeerHandle) {
         .await
         .expect("a request after the hostile response must succeed");
     assert_eq!(status, 200);
-    assert_eq!(&body[..], b"good", "the hostile connection must not be reused");
+    assert_eq!(
+        &body[..],
+        b"good",
+        "the hostile connection must not be reused"
+    );
     assert!(
-        rec.events().contains(&"got_conn reused=false was_idle=false".to_string()),
+        rec.events()
+            .contains(&"got_conn reused=false was_idle=false".to_string()),
         "the hostile connection must not be pooled: {}",
         rec.dump()
     );
     assert_eq!(peer.connections_accepted(), 2);
 
     let srv = Server::hello().start().await.unwrap();
-    let resp = guard(client.get(&srv.url("/")).send()).await.expect("good server");
+    let resp = guard(client.get(&srv.url("/")).send())
+        .await
+        .expect("good server");
     let body = guard(resp.into_body().bytes()).await.unwrap();
     assert_eq!(&body[..], b"Hello, world!");
 }
@@ -62,7 +71,11 @@ async fn head_error(raw: impl Into<Bytes>, what: &str, pred: fn(&Error) -> bool)
 
 /// A response whose head is fine but whose body is hostile: `execute` succeeds, reading the
 /// body must fail with an error satisfying `pred` (never a short `Ok`).
-async fn body_error(hostile: Script, what: &str, pred: fn(&Error) -> bool) -> (Recorder, PeerHandle, Client) {
+async fn body_error(
+    hostile: Script,
+    what: &str,
+    pred: fn(&Error) -> bool,
+) -> (Recorder, PeerHandle, Client) {
     let peer = peer_with(hostile).await;
     let client = common::client();
     let rec = Recorder::new();
@@ -78,7 +91,11 @@ async fn body_error(hostile: Script, what: &str, pred: fn(&Error) -> bool) -> (R
 
 async fn expect_body_err(body: Incoming, what: &str, pred: fn(&Error) -> bool) {
     match guard(body.bytes()).await {
-        Ok(b) => panic!("{what}: body must fail, got Ok with {} bytes: {:?}", b.len(), String::from_utf8_lossy(&b)),
+        Ok(b) => panic!(
+            "{what}: body must fail, got Ok with {} bytes: {:?}",
+            b.len(),
+            String::from_utf8_lossy(&b)
+        ),
         Err(e) => assert!(pred(&e), "{what}: wrong error kind: {e:?}"),
     }
 }
@@ -87,17 +104,32 @@ async fn expect_body_err(body: Incoming, what: &str, pred: fn(&Error) -> bool) {
 
 #[tokio::test]
 async fn malformed_status_code() {
-    head_error("HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n", "2OO", Error::is_protocol).await;
+    head_error(
+        "HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n",
+        "2OO",
+        Error::is_protocol,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn http2_version_on_h1() {
-    head_error("HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", "HTTP/2.0", Error::is_protocol).await;
+    head_error(
+        "HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/2.0",
+        Error::is_protocol,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn not_http_at_all() {
-    head_error("SSH-2.0-OpenSSH_9.0\r\n\r\n", "not http", Error::is_protocol).await;
+    head_error(
+        "SSH-2.0-OpenSSH_9.0\r\n\r\n",
+        "not http",
+        Error::is_protocol,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -122,12 +154,22 @@ async fn conflicting_content_length_list() {
 
 #[tokio::test]
 async fn negative_content_length() {
-    head_error("HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello", "CL -5", Error::is_protocol).await;
+    head_error(
+        "HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello",
+        "CL -5",
+        Error::is_protocol,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn plus_content_length() {
-    head_error("HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello", "CL +5", Error::is_protocol).await;
+    head_error(
+        "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello",
+        "CL +5",
+        Error::is_protocol,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -207,7 +249,9 @@ async fn truncated_content_length_body() {
     )
     .await;
     assert!(
-        rec.events().iter().any(|e| e.starts_with("response_body_done") && e.contains("err=err")),
+        rec.events()
+            .iter()
+            .any(|e| e.starts_with("response_body_done") && e.contains("err=err")),
         "{}",
         rec.dump()
     );
@@ -313,8 +357,13 @@ async fn head_limit_is_configurable() {
     assert_eq!(guard(resp.into_body().bytes()).await.unwrap(), &b"ok"[..]);
 
     let peer = peer_with(Script::new().write(raw()).hold()).await;
-    let client = common::builder().max_response_header_bytes(16 << 10).build().unwrap();
-    let err = guard(client.get(&peer.url("/")).send()).await.expect_err("over 16 KiB");
+    let client = common::builder()
+        .max_response_header_bytes(16 << 10)
+        .build()
+        .unwrap();
+    let err = guard(client.get(&peer.url("/")).send())
+        .await
+        .expect_err("over 16 KiB");
     assert!(err.is_protocol(), "{err:?}");
     follow_up(&client, &peer).await;
 }
@@ -353,7 +402,10 @@ async fn interim_response_flood() {
 #[tokio::test]
 async fn stall_before_response_times_out() {
     let peer = peer_with(Script::new().hold()).await;
-    let client = common::builder().timeout(Some(Duration::from_millis(300))).build().unwrap();
+    let client = common::builder()
+        .timeout(Some(Duration::from_millis(300)))
+        .build()
+        .unwrap();
     let rec = Recorder::new();
     let start = Instant::now();
     let err = guard(client.get(&peer.url("/")).trace(rec.trace()).send())
@@ -375,7 +427,10 @@ async fn stall_mid_body_times_out() {
             .hold(),
     )
     .await;
-    let client = common::builder().timeout(Some(Duration::from_millis(300))).build().unwrap();
+    let client = common::builder()
+        .timeout(Some(Duration::from_millis(300)))
+        .build()
+        .unwrap();
     let rec = Recorder::new();
     let start = Instant::now();
     let resp = guard(client.get(&peer.url("/")).trace(rec.trace()).send())
@@ -390,13 +445,26 @@ async fn stall_mid_body_times_out() {
 
 // ----- requests that cannot be sent safely -----
 
-async fn assert_refused(res: Result<http::Response<Incoming>, Error>, rec: &Recorder, peer: &PeerHandle, what: &str) {
+async fn assert_refused(
+    res: Result<http::Response<Incoming>, Error>,
+    rec: &Recorder,
+    peer: &PeerHandle,
+    what: &str,
+) {
     let err = match res {
         Ok(r) => panic!("{what}: must be refused, got status {}", r.status()),
         Err(e) => e,
     };
-    assert!(err.is_request(), "{what}: expected is_request(), got {err:?}");
-    assert_eq!(rec.count("get_conn"), 0, "{what}: no hook before validation: {}", rec.dump());
+    assert!(
+        err.is_request(),
+        "{what}: expected is_request(), got {err:?}"
+    );
+    assert_eq!(
+        rec.count("get_conn"),
+        0,
+        "{what}: no hook before validation: {}",
+        rec.dump()
+    );
     assert_eq!(rec.count("connect_start"), 0, "{what}");
     assert_eq!(rec.count("wrote_header_field"), 0, "{what}");
     // Generous: a wrongly sent request would have connected by now.
@@ -424,7 +492,14 @@ async fn header_value_with_crlf_refused() {
         ("", "v", "empty name"),
     ] {
         let rec = Recorder::new();
-        let res = guard(client.get(&peer.url("/")).trace(rec.trace()).header(name, value).send()).await;
+        let res = guard(
+            client
+                .get(&peer.url("/"))
+                .trace(rec.trace())
+                .header(name, value)
+                .send(),
+        )
+        .await;
         assert_refused(res, &rec, &peer, what).await;
     }
 }
@@ -435,9 +510,18 @@ async fn illegal_request_targets_refused() {
     let client = common::client();
     // Unparsable URLs (space, NUL, DEL).
     for (url, what) in [
-        (format!("http://127.0.0.1:{}/a b", peer.port()), "space in URL"),
-        (format!("http://127.0.0.1:{}/a\0b", peer.port()), "NUL in URL"),
-        (format!("http://127.0.0.1:{}/a\x7fb", peer.port()), "DEL in URL"),
+        (
+            format!("http://127.0.0.1:{}/a b", peer.port()),
+            "space in URL",
+        ),
+        (
+            format!("http://127.0.0.1:{}/a\0b", peer.port()),
+            "NUL in URL",
+        ),
+        (
+            format!("http://127.0.0.1:{}/a\x7fb", peer.port()),
+            "DEL in URL",
+        ),
     ] {
         let rec = Recorder::new();
         let res = guard(client.get(&url).trace(rec.trace()).send()).await;
@@ -445,7 +529,9 @@ async fn illegal_request_targets_refused() {
     }
     // `http::Uri` accepts raw non-ASCII bytes in a path; they cannot go on a request line.
     let url = format!("http://127.0.0.1:{}/caf\u{e9}", peer.port());
-    let req = http::Request::get(url.as_str()).body(Body::empty()).expect("http accepts it");
+    let req = http::Request::get(url.as_str())
+        .body(Body::empty())
+        .expect("http accepts it");
     let rec = Recorder::new();
     let res = guard(client.execute(httptrace::RequestTraceExt::with_trace(req, rec.trace()))).await;
     assert_refused(res, &rec, &peer, "non-ASCII path").await;

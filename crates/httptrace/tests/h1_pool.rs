@@ -17,14 +17,23 @@ async fn idle_timeout_expires_pooled_connection() {
         .unwrap();
     let r1 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r1).await.unwrap();
-    assert!(r1.events().contains(&"put_idle_conn nil".to_string()), "{}", r1.dump());
+    assert!(
+        r1.events().contains(&"put_idle_conn nil".to_string()),
+        "{}",
+        r1.dump()
+    );
 
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let r2 = Recorder::new();
     let (status, _) = get_traced(&client, &srv.url("/"), &r2).await.unwrap();
     assert_eq!(status, 200);
-    assert!(r2.events().contains(&"got_conn reused=false was_idle=false".to_string()), "{}", r2.dump());
+    assert!(
+        r2.events()
+            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        "{}",
+        r2.dump()
+    );
     assert_eq!(r2.count("connect_start"), 1, "{}", r2.dump());
     assert_ne!(r1.got_conns()[0].conn.id, r2.got_conns()[0].conn.id);
     assert!(srv.wait_connections(2, Duration::from_secs(5)).await);
@@ -43,9 +52,17 @@ async fn idle_connection_within_timeout_is_reused() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let r2 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r2).await.unwrap();
-    assert!(r2.events().contains(&"got_conn reused=true was_idle=true".to_string()), "{}", r2.dump());
+    assert!(
+        r2.events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        "{}",
+        r2.dump()
+    );
     let idle = r2.got_conns()[0].idle_time;
-    assert!(idle >= Duration::from_millis(50) && idle < Duration::from_secs(5), "{idle:?}");
+    assert!(
+        idle >= Duration::from_millis(50) && idle < Duration::from_secs(5),
+        "{idle:?}"
+    );
     assert_eq!(srv.connections_accepted(), 1);
 }
 
@@ -70,7 +87,11 @@ async fn max_idle_per_host_one_refuses_the_second_connection() {
     );
     assert_eq!(a.unwrap().0, 200);
     assert_eq!(b.unwrap().0, 200);
-    assert_eq!(srv.connections_accepted(), 2, "two concurrent requests, two connections");
+    assert_eq!(
+        srv.connections_accepted(),
+        2,
+        "two concurrent requests, two connections"
+    );
 
     let mut outcomes: Vec<Option<httptrace::Error>> = ra.put_idle_errs();
     outcomes.extend(rb.put_idle_errs());
@@ -84,7 +105,12 @@ async fn max_idle_per_host_one_refuses_the_second_connection() {
     // Only one connection stayed: the next two sequential requests use it, no dial.
     let r3 = Recorder::new();
     get_traced(&client, &url, &r3).await.unwrap();
-    assert!(r3.events().contains(&"got_conn reused=true was_idle=true".to_string()), "{}", r3.dump());
+    assert!(
+        r3.events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        "{}",
+        r3.dump()
+    );
     assert_eq!(srv.connections_accepted(), 2);
 }
 
@@ -94,14 +120,23 @@ async fn max_idle_per_host_zero_keeps_nothing() {
     let client = common::builder().max_idle_per_host(0).build().unwrap();
     let r1 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r1).await.unwrap();
-    let errs = r1.put_idle_errs();
-    assert_eq!(errs.len(), 1, "{}", r1.dump());
-    let e = errs[0].as_ref().expect("put_idle_conn must report an error with max_idle_per_host(0)");
-    assert!(e.is_too_many_idle(), "{e:?}");
+    // Pooling off: like Go's errKeepAlivesDisabled, put_idle_conn does not fire at all, and
+    // the request does not ask the server to close.
+    assert!(r1.put_idle_errs().is_empty(), "{}", r1.dump());
+    assert!(
+        !r1.events().iter().any(|e| e.contains("Connection")),
+        "{}",
+        r1.dump()
+    );
 
     let r2 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r2).await.unwrap();
-    assert!(r2.events().contains(&"got_conn reused=false was_idle=false".to_string()), "{}", r2.dump());
+    assert!(
+        r2.events()
+            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        "{}",
+        r2.dump()
+    );
     assert!(srv.wait_connections(2, Duration::from_secs(5)).await);
     assert_eq!(srv.connections_accepted(), 2);
 }
@@ -136,7 +171,10 @@ async fn lifo_most_recently_returned_connection_is_used_first() {
     get_traced(&client, &url, &r3).await.unwrap();
     let c3 = r3.got_conns()[0].clone();
     assert!(c3.reused && c3.was_idle, "{}", r3.dump());
-    assert_eq!(c3.conn.id, conn_b.id, "LIFO: the last returned (B) must be used, got A?");
+    assert_eq!(
+        c3.conn.id, conn_b.id,
+        "LIFO: the last returned (B) must be used, got A?"
+    );
     assert_eq!(c3.conn.local_addr, conn_b.local_addr);
 
     // Now B was returned again most recently; take both: B then A.
@@ -175,22 +213,48 @@ async fn idle_connection_with_unsolicited_bytes_is_discarded() {
     let r1 = Recorder::new();
     let (_, body) = get_traced(&client, &peer.url("/"), &r1).await.unwrap();
     assert_eq!(&body[..], b"hi");
-    assert!(r1.events().contains(&"put_idle_conn nil".to_string()), "{}", r1.dump());
+    assert!(
+        r1.events().contains(&"put_idle_conn nil".to_string()),
+        "{}",
+        r1.dump()
+    );
 
     // Generous: the garbage is written 100 ms after the response.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let r2 = Recorder::new();
-    let (status, body) = get_traced(&client, &peer.url("/"), &r2).await.expect("second request");
+    let (status, body) = get_traced(&client, &peer.url("/"), &r2)
+        .await
+        .expect("second request");
     assert_eq!(status, 200);
-    assert_eq!(&body[..], b"fresh", "the poisoned connection must never be used");
-    assert!(r2.events().contains(&"got_conn reused=false was_idle=false".to_string()), "{}", r2.dump());
-    assert_eq!(r2.count("connect_start"), 1);
-    assert_eq!(r2.count("retry"), 0, "discarded at checkout, not retried: {}", r2.dump());
-    assert_eq!(peer.connections_accepted(), 2);
-    assert_eq!(peer.heads(0).len(), 1, "no second request on the poisoned connection");
+    assert_eq!(
+        &body[..],
+        b"fresh",
+        "the poisoned connection must never be used"
+    );
     assert!(
-        r2.events().iter().any(|e| e.starts_with("new_conn reason=IdleConnsUnusable(1)")),
+        r2.events()
+            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        "{}",
+        r2.dump()
+    );
+    assert_eq!(r2.count("connect_start"), 1);
+    assert_eq!(
+        r2.count("retry"),
+        0,
+        "discarded at checkout, not retried: {}",
+        r2.dump()
+    );
+    assert_eq!(peer.connections_accepted(), 2);
+    assert_eq!(
+        peer.heads(0).len(),
+        1,
+        "no second request on the poisoned connection"
+    );
+    assert!(
+        r2.events()
+            .iter()
+            .any(|e| e.starts_with("new_conn reason=IdleConnsUnusable(1)")),
         "{}",
         r2.dump()
     );
@@ -213,10 +277,17 @@ async fn idle_connection_closed_by_server_is_replaced_without_error() {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let r2 = Recorder::new();
-    let (status, body) = get_traced(&client, &peer.url("/"), &r2).await.expect("no error");
+    let (status, body) = get_traced(&client, &peer.url("/"), &r2)
+        .await
+        .expect("no error");
     assert_eq!(status, 200);
     assert_eq!(&body[..], b"two");
-    assert!(r2.events().contains(&"got_conn reused=false was_idle=false".to_string()), "{}", r2.dump());
+    assert!(
+        r2.events()
+            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        "{}",
+        r2.dump()
+    );
     assert_eq!(r2.count("got_conn"), 1, "{}", r2.dump());
     assert_eq!(r2.count("retry"), 0, "{}", r2.dump());
     assert_eq!(peer.connections_accepted(), 2);
@@ -232,7 +303,12 @@ async fn close_idle_connections_closes_pooled_connection() {
     client.close_idle_connections();
     let r2 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r2).await.unwrap();
-    assert!(r2.events().contains(&"got_conn reused=false was_idle=false".to_string()), "{}", r2.dump());
+    assert!(
+        r2.events()
+            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        "{}",
+        r2.dump()
+    );
     assert_eq!(r2.count("connect_start"), 1);
     assert!(srv.wait_connections(2, Duration::from_secs(5)).await);
     assert_eq!(srv.connections_accepted(), 2);
@@ -243,20 +319,33 @@ async fn close_idle_connections_refuses_in_flight_connection() {
     let srv = Server::hello().start().await.unwrap();
     let client = common::client();
     let r1 = Recorder::new();
-    let resp = guard(client.get(&srv.url("/")).trace(r1.trace()).send()).await.unwrap();
+    let resp = guard(client.get(&srv.url("/")).trace(r1.trace()).send())
+        .await
+        .unwrap();
     // In flight (body not read yet) when the pool is closed.
     client.close_idle_connections();
     let body = guard(resp.into_body().bytes()).await.unwrap();
     assert_eq!(&body[..], b"Hello, world!");
     let errs = r1.put_idle_errs();
     assert_eq!(errs.len(), 1, "{}", r1.dump());
-    let e = errs[0].as_ref().expect("put_idle_conn must report the closed pool");
+    let e = errs[0]
+        .as_ref()
+        .expect("put_idle_conn must report the closed pool");
     assert!(e.is_pool_closed(), "{e:?}");
 
     let r2 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r2).await.unwrap();
-    assert!(r2.events().contains(&"got_conn reused=false was_idle=false".to_string()), "{}", r2.dump());
-    assert!(r2.events().contains(&"put_idle_conn nil".to_string()), "closeIdle cleared by the next checkout: {}", r2.dump());
+    assert!(
+        r2.events()
+            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        "{}",
+        r2.dump()
+    );
+    assert!(
+        r2.events().contains(&"put_idle_conn nil".to_string()),
+        "closeIdle cleared by the next checkout: {}",
+        r2.dump()
+    );
     assert!(srv.wait_connections(2, Duration::from_secs(5)).await);
     assert_eq!(srv.connections_accepted(), 2);
 }

@@ -10,13 +10,19 @@ use httptrace_peers::{Script, ScriptedPeer};
 /// Connection 0 answers one request with keep-alive, then reads the next request's head and
 /// dies (`close` or `reset`) without answering. Connection 1 answers normally.
 async fn dying_peer(reset: bool, second: Script) -> httptrace_peers::PeerHandle {
-    let mut s0 = Script::new().read_request().write(ok_response("first")).read_head();
+    let mut s0 = Script::new()
+        .read_request()
+        .write(ok_response("first"))
+        .read_head();
     s0 = if reset { s0.reset() } else { s0.close() };
     ScriptedPeer::start(vec![s0, second]).await.unwrap()
 }
 
 fn good_second() -> Script {
-    Script::new().read_request().write(ok_response("retried")).hold()
+    Script::new()
+        .read_request()
+        .write(ok_response("retried"))
+        .hold()
 }
 
 async fn retry_get(reset: bool) {
@@ -35,17 +41,35 @@ async fn retry_get(reset: bool) {
 
     let ev = r2.events();
     let first_got = r2.pos("got_conn").unwrap();
-    assert_eq!(ev[first_got], "got_conn reused=true was_idle=true", "{}", r2.dump());
-    let first_wrote = r2.pos("wrote_request").expect("first attempt wrote its request");
+    assert_eq!(
+        ev[first_got],
+        "got_conn reused=true was_idle=true",
+        "{}",
+        r2.dump()
+    );
+    let first_wrote = r2
+        .pos("wrote_request")
+        .expect("first attempt wrote its request");
     assert_eq!(ev[first_wrote], "wrote_request nil", "{}", r2.dump());
     let retry = r2.pos("retry").expect("retry hook");
     assert!(first_wrote < retry, "{}", r2.dump());
     // The second attempt: get_conn again, a fresh dial, got_conn reused=false.
     let after: Vec<&String> = ev[retry..].iter().collect();
-    let second_get = after.iter().position(|e| e.starts_with("get_conn")).expect("get_conn again");
-    let second_got = after.iter().position(|e| e.starts_with("got_conn")).expect("got_conn again");
+    let second_get = after
+        .iter()
+        .position(|e| e.starts_with("get_conn"))
+        .expect("get_conn again");
+    let second_got = after
+        .iter()
+        .position(|e| e.starts_with("got_conn"))
+        .expect("got_conn again");
     assert!(second_get < second_got);
-    assert_eq!(after[second_got], "got_conn reused=false was_idle=false", "{}", r2.dump());
+    assert_eq!(
+        after[second_got],
+        "got_conn reused=false was_idle=false",
+        "{}",
+        r2.dump()
+    );
     assert!(after.iter().any(|e| e.starts_with("connect_start")));
     assert_eq!(r2.count("retry"), 1, "{}", r2.dump());
     assert_eq!(r2.count("get_conn"), 2);
@@ -76,7 +100,14 @@ async fn post_not_retried_on_dead_reused_conn() {
     get_traced(&client, &peer.url("/"), &r1).await.unwrap();
 
     let r2 = Recorder::new();
-    let res = guard(client.post(&peer.url("/")).body("payload").trace(r2.trace()).send()).await;
+    let res = guard(
+        client
+            .post(&peer.url("/"))
+            .body("payload")
+            .trace(r2.trace())
+            .send(),
+    )
+    .await;
     let err = res.expect_err("a POST must not be replayed");
     assert!(err.is_io() || err.is_protocol(), "{err:?}");
     assert_eq!(r2.count("retry"), 0, "{}", r2.dump());
@@ -108,7 +139,10 @@ async fn post_with_idempotency_key_is_retried() {
     let body = guard(resp.into_body().bytes()).await.unwrap();
     assert_eq!(&body[..], b"retried");
     assert_eq!(r2.count("retry"), 1, "{}", r2.dump());
-    assert!(peer.received_string(1).ends_with("payload"), "body replayed on the new connection");
+    assert!(
+        peer.received_string(1).ends_with("payload"),
+        "body replayed on the new connection"
+    );
 }
 
 #[tokio::test]
@@ -123,7 +157,9 @@ async fn failure_on_fresh_connection_never_retried() {
     assert!(err.is_io() || err.is_protocol(), "{err:?}");
     assert_eq!(rec.count("retry"), 0, "{}", rec.dump());
     assert_eq!(rec.count("get_conn"), 1);
-    assert!(rec.events().contains(&"got_conn reused=false was_idle=false".to_string()));
+    assert!(rec
+        .events()
+        .contains(&"got_conn reused=false was_idle=false".to_string()));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(peer.connections_accepted(), 1);
 }
@@ -133,14 +169,19 @@ async fn streamed_body_not_retried() {
     // Even a GET-like replayable method cannot be replayed with a one-shot body.
     let peer = dying_peer(false, good_second()).await;
     let client = common::client();
-    get_traced(&client, &peer.url("/"), &Recorder::new()).await.unwrap();
+    get_traced(&client, &peer.url("/"), &Recorder::new())
+        .await
+        .unwrap();
     let r2 = Recorder::new();
-    let parts: Vec<Result<bytes::Bytes, std::io::Error>> = vec![Ok(bytes::Bytes::from_static(b"x"))];
+    let parts: Vec<Result<bytes::Bytes, std::io::Error>> =
+        vec![Ok(bytes::Bytes::from_static(b"x"))];
     let res = guard(
         client
             .put(&peer.url("/"))
             .header("Idempotency-Key", "k")
-            .body(httptrace::Body::from_stream(futures_util::stream::iter(parts)))
+            .body(httptrace::Body::from_stream(futures_util::stream::iter(
+                parts,
+            )))
             .trace(r2.trace())
             .send(),
     )

@@ -19,7 +19,10 @@ fn stalling_then_good() -> Vec<Script> {
 #[tokio::test]
 async fn whole_request_timeout_on_stalling_server() {
     let peer = ScriptedPeer::start(stalling_then_good()).await.unwrap();
-    let client = common::builder().timeout(Some(Duration::from_millis(300))).build().unwrap();
+    let client = common::builder()
+        .timeout(Some(Duration::from_millis(300)))
+        .build()
+        .unwrap();
     let rec = Recorder::new();
     let start = Instant::now();
     let err = guard(client.get(&peer.url("/")).trace(rec.trace()).send())
@@ -28,21 +31,35 @@ async fn whole_request_timeout_on_stalling_server() {
     let elapsed = start.elapsed();
     assert!(err.is_timeout(), "{err:?}");
     assert_eq!(err.timeout_kind(), Some(TimeoutKind::Request), "{err:?}");
-    assert!(elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(5), "{elapsed:?}");
-    assert!(rec.events().contains(&"wrote_request nil".to_string()), "{}", rec.dump());
+    assert!(
+        elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+    assert!(
+        rec.events().contains(&"wrote_request nil".to_string()),
+        "{}",
+        rec.dump()
+    );
     assert_eq!(rec.count("got_first_response_byte"), 0);
     assert_eq!(rec.count("put_idle_conn"), 0);
     assert!(
-        rec.events().iter().any(|e| e == "request_done status=none err=err"),
+        rec.events()
+            .iter()
+            .any(|e| e == "request_done status=none err=err"),
         "{}",
         rec.dump()
     );
     // The timed-out connection was closed, not pooled.
-    assert!(peer.wait_finished(0, Duration::from_secs(5)).await, "stalled connection must be closed");
+    assert!(
+        peer.wait_finished(0, Duration::from_secs(5)).await,
+        "stalled connection must be closed"
+    );
     let r2 = Recorder::new();
     let (_, body) = get_traced(&client, &peer.url("/"), &r2).await.unwrap();
     assert_eq!(&body[..], b"good");
-    assert!(r2.events().contains(&"got_conn reused=false was_idle=false".to_string()));
+    assert!(r2
+        .events()
+        .contains(&"got_conn reused=false was_idle=false".to_string()));
 }
 
 #[tokio::test]
@@ -59,8 +76,15 @@ async fn response_header_timeout_on_stalling_server() {
         .expect_err("stalled");
     let elapsed = start.elapsed();
     assert!(err.is_timeout(), "{err:?}");
-    assert_eq!(err.timeout_kind(), Some(TimeoutKind::ResponseHeader), "{err:?}");
-    assert!(elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert_eq!(
+        err.timeout_kind(),
+        Some(TimeoutKind::ResponseHeader),
+        "{err:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
     assert_eq!(rec.count("retry"), 0, "{}", rec.dump());
     assert!(peer.wait_finished(0, Duration::from_secs(5)).await);
     let r2 = Recorder::new();
@@ -99,9 +123,14 @@ async fn slow_server_within_timeout_succeeds() {
         .hold()])
     .await
     .unwrap();
-    let client = common::builder().timeout(Some(Duration::from_secs(5))).build().unwrap();
+    let client = common::builder()
+        .timeout(Some(Duration::from_secs(5)))
+        .build()
+        .unwrap();
     let rec = Recorder::new();
-    let (_, body) = get_traced(&client, &peer.url("/"), &rec).await.expect("within the timeout");
+    let (_, body) = get_traced(&client, &peer.url("/"), &rec)
+        .await
+        .expect("within the timeout");
     assert_eq!(&body[..], b"slow");
 }
 
@@ -114,7 +143,11 @@ async fn dropping_execute_future_cancels_and_does_not_pool() {
     // Drop the future mid-request (the server has the head and never answers).
     let res = tokio::time::timeout(Duration::from_millis(300), fut).await;
     assert!(res.is_err(), "the stalled request cannot have completed");
-    assert!(rec.events().contains(&"wrote_request nil".to_string()), "mid-request: {}", rec.dump());
+    assert!(
+        rec.events().contains(&"wrote_request nil".to_string()),
+        "mid-request: {}",
+        rec.dump()
+    );
     assert_eq!(rec.count("put_idle_conn"), 0, "{}", rec.dump());
 
     // The half-used connection is closed, not pooled.
@@ -123,10 +156,17 @@ async fn dropping_execute_future_cancels_and_does_not_pool() {
         "the abandoned connection must be closed when the future is dropped"
     );
     let r2 = Recorder::new();
-    let (status, body) = get_traced(&client, &peer.url("/"), &r2).await.expect("next request works");
+    let (status, body) = get_traced(&client, &peer.url("/"), &r2)
+        .await
+        .expect("next request works");
     assert_eq!(status, 200);
     assert_eq!(&body[..], b"good");
-    assert!(r2.events().contains(&"got_conn reused=false was_idle=false".to_string()), "{}", r2.dump());
+    assert!(
+        r2.events()
+            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        "{}",
+        r2.dump()
+    );
     assert_eq!(r2.count("connect_start"), 1);
     assert_eq!(peer.connections_accepted(), 2);
 }
@@ -144,7 +184,9 @@ async fn dropping_body_mid_way_closes_connection() {
     .unwrap();
     let client = common::client();
     let rec = Recorder::new();
-    let resp = guard(client.get(&peer.url("/")).trace(rec.trace()).send()).await.unwrap();
+    let resp = guard(client.get(&peer.url("/")).trace(rec.trace()).send())
+        .await
+        .unwrap();
     let mut body = resp.into_body();
     let first = guard(body.chunk()).await.unwrap().expect("some data");
     assert_eq!(&first[..], b"hello");
@@ -154,5 +196,7 @@ async fn dropping_body_mid_way_closes_connection() {
     let r2 = Recorder::new();
     let (_, b) = get_traced(&client, &peer.url("/"), &r2).await.unwrap();
     assert_eq!(&b[..], b"good");
-    assert!(r2.events().contains(&"got_conn reused=false was_idle=false".to_string()));
+    assert!(r2
+        .events()
+        .contains(&"got_conn reused=false was_idle=false".to_string()));
 }

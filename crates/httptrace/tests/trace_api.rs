@@ -28,14 +28,19 @@ async fn composition_runs_both_newer_first() {
     let client = common::client();
     let log = Arc::new(Mutex::new(Vec::new()));
 
-    let mut req = http::Request::get(srv.url("/")).body(Body::empty()).unwrap();
+    let mut req = http::Request::get(srv.url("/"))
+        .body(Body::empty())
+        .unwrap();
     let l = log.clone();
     logger(&log, "old")
-        .on_got_first_response_byte(move || l.lock().unwrap().push("got_first_response_byte old".into()))
+        .on_got_first_response_byte(move || {
+            l.lock().unwrap().push("got_first_response_byte old".into())
+        })
         .attach(&mut req);
     // The newer trace also has a hook the older lacks, and lacks none the older has.
     let l = log.clone();
-    let newer = logger(&log, "new").on_wrote_request(move |_| l.lock().unwrap().push("wrote_request new".into()));
+    let newer = logger(&log, "new")
+        .on_wrote_request(move |_| l.lock().unwrap().push("wrote_request new".into()));
     let req = req.with_trace(newer);
 
     let resp = guard(client.execute(req)).await.expect("request");
@@ -76,8 +81,15 @@ async fn composition_of_three_traces_keeps_lifo_order() {
     let resp = guard(client.execute(req)).await.unwrap();
     guard(resp.into_body().bytes()).await.unwrap();
     let got = log.lock().unwrap().clone();
-    let get_conns: Vec<_> = got.iter().filter(|s| s.starts_with("get_conn")).cloned().collect();
-    assert_eq!(get_conns, common::strs(&["get_conn 3", "get_conn 2", "get_conn 1"]));
+    let get_conns: Vec<_> = got
+        .iter()
+        .filter(|s| s.starts_with("get_conn"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        get_conns,
+        common::strs(&["get_conn 3", "get_conn 2", "get_conn 1"])
+    );
 }
 
 /// A 1xx hook that counts its calls and returns `result`.
@@ -110,7 +122,9 @@ async fn run_1xx(old_fails: bool, new_fails: bool) -> (Result<u16, httptrace::Er
         .unwrap()
         .with_trace(hook_1xx(&calls, "old", old_fails))
         .with_trace(hook_1xx(&calls, "new", new_fails));
-    let res = guard(client.execute(req)).await.map(|r| r.status().as_u16());
+    let res = guard(client.execute(req))
+        .await
+        .map(|r| r.status().as_u16());
     let c = calls.lock().unwrap().clone();
     (res, c)
 }
@@ -124,7 +138,11 @@ fn hook_source(err: &httptrace::Error) -> Option<HookError> {
 #[tokio::test]
 async fn got_1xx_both_fail_newer_error_wins() {
     let (res, calls) = run_1xx(true, true).await;
-    assert_eq!(calls, common::strs(&["new 103", "old 103"]), "both hooks must run, newer first");
+    assert_eq!(
+        calls,
+        common::strs(&["new 103", "old 103"]),
+        "both hooks must run, newer first"
+    );
     let err = res.expect_err("a failing 1xx hook must abort the request");
     assert!(err.is_hook(), "is_hook() expected, got {err:?}");
     assert_eq!(
@@ -147,7 +165,11 @@ async fn got_1xx_only_old_fails_aborts_with_old_error() {
 async fn got_1xx_only_new_fails_aborts_with_new_error() {
     // Deliberate difference from Go (product.md §1): the newer hook's error is not dropped.
     let (res, calls) = run_1xx(false, true).await;
-    assert_eq!(calls, common::strs(&["new 103", "old 103"]), "both run even when the newer fails");
+    assert_eq!(
+        calls,
+        common::strs(&["new 103", "old 103"]),
+        "both run even when the newer fails"
+    );
     let err = res.expect_err("the newer hook's error must abort the request");
     assert!(err.is_hook(), "{err:?}");
     assert_eq!(hook_source(&err), Some(HookError("new".into())), "{err:?}");
@@ -193,15 +215,15 @@ async fn empty_trace_composed_over_a_full_one_keeps_its_hooks() {
 #[tokio::test]
 async fn untraced_request_gives_the_identical_response() {
     let srv = Server::builder()
-        .handler(|req| {
-            Response::text(format!("path={}", req.target)).header("X-Custom", "v1")
-        })
+        .handler(|req| Response::text(format!("path={}", req.target)).header("X-Custom", "v1"))
         .start()
         .await
         .unwrap();
     let client = common::client();
 
-    let plain = guard(client.get(&srv.url("/a?b=c")).send()).await.expect("untraced");
+    let plain = guard(client.get(&srv.url("/a?b=c")).send())
+        .await
+        .expect("untraced");
     let rec = Recorder::new();
     let traced = guard(client.get(&srv.url("/a?b=c")).trace(rec.trace()).send())
         .await
@@ -215,7 +237,11 @@ async fn untraced_request_gives_the_identical_response() {
     let b2 = guard(traced.into_body().bytes()).await.unwrap();
     assert_eq!(b1, b2);
     assert_eq!(&b1[..], b"path=/a?b=c");
-    assert!(rec.count("got_conn") == 1, "the traced one was traced: {}", rec.dump());
+    assert!(
+        rec.count("got_conn") == 1,
+        "the traced one was traced: {}",
+        rec.dump()
+    );
     assert_eq!(srv.requests_served(), 2);
 }
 
@@ -255,7 +281,9 @@ async fn cloned_trace_records_into_the_same_state() {
         n2.fetch_add(1, Ordering::SeqCst);
     });
     for _ in 0..2 {
-        let resp = guard(client.get(&srv.url("/")).trace(t.clone()).send()).await.unwrap();
+        let resp = guard(client.get(&srv.url("/")).trace(t.clone()).send())
+            .await
+            .unwrap();
         guard(resp.into_body().bytes()).await.unwrap();
     }
     assert_eq!(n.load(Ordering::SeqCst), 2);

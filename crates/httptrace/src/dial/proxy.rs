@@ -523,6 +523,14 @@ fn parse_no_proxy(value: &str) -> NoProxy {
     np
 }
 
+/// An entry without a port matches every port.
+fn port_matches(entry: &Option<String>, port: &str) -> bool {
+    match entry {
+        None => true,
+        Some(p) => p == port,
+    }
+}
+
 impl ProxyConfig {
     /// A configuration without proxies.
     pub(crate) fn none() -> ProxyConfig {
@@ -571,7 +579,7 @@ impl ProxyConfig {
             if np
                 .ips
                 .iter()
-                .any(|(m, p)| *m == ip && p.as_ref().map_or(true, |p| *p == port))
+                .any(|(m, p)| *m == ip && port_matches(p, &port))
             {
                 return false;
             }
@@ -581,7 +589,7 @@ impl ProxyConfig {
         }
         for d in &np.domains {
             let hit = host.ends_with(&d.suffix) || (d.match_host && host == d.suffix[1..]);
-            if hit && d.port.as_ref().map_or(true, |p| *p == port) {
+            if hit && port_matches(&d.port, &port) {
                 return false;
             }
         }

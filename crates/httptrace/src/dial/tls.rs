@@ -61,6 +61,9 @@ pub(crate) struct TlsOptions {
     pub(crate) max_version: Option<TlsVersion>,
     /// Bound on each handshake (Go's `TLSHandshakeTimeout`; default 10 s, `None` = no limit).
     pub(crate) handshake_timeout: Option<Duration>,
+    /// Resume TLS sessions across the client's connections (default true; Go's client only
+    /// resumes when given a session cache).
+    pub(crate) resumption: bool,
 }
 
 impl Default for TlsOptions {
@@ -74,6 +77,7 @@ impl Default for TlsOptions {
             min_version: None,
             max_version: None,
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+            resumption: true,
         }
     }
 }
@@ -202,9 +206,13 @@ impl TlsConnector {
                 .with_root_certificates(load_roots(opts)?)
                 .with_no_client_auth()
         };
-        let store: Arc<dyn ClientSessionStore> =
-            Arc::new(ClientSessionMemoryCache::new(SESSION_CACHE_SIZE));
-        base.resumption = Resumption::store(store);
+        base.resumption = if opts.resumption {
+            let store: Arc<dyn ClientSessionStore> =
+                Arc::new(ClientSessionMemoryCache::new(SESSION_CACHE_SIZE));
+            Resumption::store(store)
+        } else {
+            Resumption::disabled()
+        };
         let with_alpn = |protos: &[&[u8]]| {
             let mut c = base.clone();
             c.alpn_protocols = protos.iter().map(|p| p.to_vec()).collect();

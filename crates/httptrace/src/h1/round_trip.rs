@@ -124,7 +124,7 @@ pub(crate) async fn round_trip(
     }
     t.wrote_headers();
 
-    let mut ex = Exchange::new(conn, body, framing, limits, t);
+    let mut ex = Exchange::new(conn, body, framing, expect_continue, limits, t);
 
     // ---- Expect: 100-continue (Go: flush the headers, Wait100Continue, then wait)
     let mut send_body = true;
@@ -284,7 +284,6 @@ pub(crate) fn canonical_name(name: &HeaderName) -> String {
     out
 }
 
-
 /// The parts of a request head, in the order they are written.
 #[derive(Clone, Copy)]
 struct HeadParts<'a> {
@@ -421,6 +420,7 @@ impl<'c, 't> Exchange<'c, 't> {
         conn: &'c mut H1Conn,
         body: crate::body::Body,
         framing: RequestFraming,
+        expect_continue: bool,
         limits: &'c Limits,
         t: &'t Tracer,
     ) -> Exchange<'c, 't> {
@@ -428,7 +428,9 @@ impl<'c, 't> Exchange<'c, 't> {
         let body = match body.kind {
             BodyKind::Empty => BodySrc::Done,
             BodyKind::Full(b) => {
-                if b.len() <= COPY_BODY_MAX {
+                // With Expect: 100-continue the body must stay out of the head buffer, which is
+                // flushed on its own before the wait.
+                if b.len() <= COPY_BODY_MAX && !expect_continue {
                     conn.write_buf.extend_from_slice(&b);
                 } else {
                     segs.push_back(b);
@@ -643,7 +645,10 @@ impl<'c, 't> Exchange<'c, 't> {
 
     /// While the write is blocked, read responses. Returns Ready when the write should stop:
     /// a final response that closes the connection arrived (`Ok`), or reading failed (`Err`).
-    fn poll_read_side_during_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), AttemptError>> {
+    fn poll_read_side_during_write(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), AttemptError>> {
         if self.final_head.is_some() {
             return Poll::Pending;
         }
@@ -690,7 +695,9 @@ impl<'c, 't> Exchange<'c, 't> {
                     }
                     continue;
                 }
-                Poll::Ready(Ok(HeadEvent::Final)) => return Poll::Ready(Ok(ContinueOutcome::Final)),
+                Poll::Ready(Ok(HeadEvent::Final)) => {
+                    return Poll::Ready(Ok(ContinueOutcome::Final))
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => break,
             }
@@ -734,15 +741,13 @@ impl<'c, 't> Exchange<'c, 't> {
                 }
             }
             // Need more bytes.
-            let n = match super::conn::poll_read_buf(&mut self.conn.io, &mut self.conn.read_buf, cx) {
+            let n = match super::conn::poll_read_buf(&mut self.conn.io, &mut self.conn.read_buf, cx)
+            {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => {
                     self.conn.broken = true;
                     let progress = self.progress();
-                    return Poll::Ready(Err(AttemptError::new(
-                        Error::with(Kind::Io, e),
-                        progress,
-                    )));
+                    return Poll::Ready(Err(AttemptError::new(Error::with(Kind::Io, e), progress)));
                 }
                 Poll::Ready(Ok(n)) => n,
             };
@@ -804,4 +809,3 @@ enum HeadEvent {
     Interim,
     Final,
 }
-

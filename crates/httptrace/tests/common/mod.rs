@@ -30,9 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
-use httptrace::{
-    ClientBuilder, ClientTrace, DnsDoneInfo, Error, GotConnInfo, Incoming, RetryInfo,
-};
+use httptrace::{ClientBuilder, ClientTrace, DnsDoneInfo, Error, GotConnInfo, Incoming, RetryInfo};
 use tokio::time::Instant;
 
 /// The hook names Go has (plus the `headers` marker that stands for a run of
@@ -149,7 +147,10 @@ impl Recorder {
             let r = r.clone();
             t.on_got_conn(move |i| {
                 lock(&r.extra).got_conns.push(i.clone());
-                r.push(format!("got_conn reused={} was_idle={}", i.reused, i.was_idle));
+                r.push(format!(
+                    "got_conn reused={} was_idle={}",
+                    i.reused, i.was_idle
+                ));
             })
         };
         let t = {
@@ -242,7 +243,10 @@ impl Recorder {
         let t = {
             let r = r.clone();
             t.on_request_start(move |i| {
-                r.push(format!("request_start attempt={} hop={}", i.attempt, i.redirect_hop))
+                r.push(format!(
+                    "request_start attempt={} hop={}",
+                    i.attempt, i.redirect_hop
+                ))
             })
         };
         let t = {
@@ -250,7 +254,9 @@ impl Recorder {
             t.on_request_done(move |i| {
                 r.push(format!(
                     "request_done status={} err={}",
-                    i.status.map(|s| s.as_u16().to_string()).unwrap_or("none".into()),
+                    i.status
+                        .map(|s| s.as_u16().to_string())
+                        .unwrap_or("none".into()),
                     err_str(i.err.as_ref())
                 ))
             })

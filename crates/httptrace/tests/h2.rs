@@ -1,0 +1,752 @@
+//! HTTP/2: Go's scenario (m) and the h2 parts of every hook (`got_conn` per stream, pseudo-header
+//! fields, 1xx before 100-continue, no `put_idle_conn`), multiplexing, h2c, flow control,
+//! GOAWAY and stream limits.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Version;
+use httptrace::{Body, Client, ConnInfo, Protocol, RetryReason};
+use httptrace_peers::{Response, Server, ServerHandle, TestCa};
+use support::{bounded, builder_trusting, get, strs, Rec};
+
+const MIB: usize = 1024 * 1024;
+
+async fn h2_server(ca: &TestCa, b: httptrace_peers::ServerBuilder) -> ServerHandle {
+    b.tls(ca.server_config(&[b"h2", b"http/1.1"]))
+        .start()
+        .await
+        .unwrap()
+}
+
+fn client(ca: &TestCa) -> Client {
+    builder_trusting(ca).build().unwrap()
+}
+
+/// Scenario (m), first request.
+#[tokio::test]
+async fn first_request_hook_order_and_pseudo_header_fields() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(&ca, Server::hello()).await;
+        let c = client(&ca);
+        let rec = Rec::new();
+        let resp = c
+            .get(&srv.url("/path?q=1"))
+            .header("X-Custom", "v1")
+            .trace(rec.trace())
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(resp.version(), Version::HTTP_2);
+        assert_eq!(resp.status(), 200);
+        let info = resp.extensions().get::<ConnInfo>().cloned().unwrap();
+        assert_eq!(info.protocol, Protocol::Http2);
+        let body = resp.into_body().bytes().await.unwrap();
+        assert_eq!(&body[..], b"Hello, world!");
+        let port = srv.port();
+        assert_eq!(
+            rec.go_names(),
+            strs(&[
+                "get_conn",
+                "connect_start",
+                "connect_done",
+                "tls_start",
+                "tls_done",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wrote_request",
+                "first_byte",
+            ]),
+            "events:\n  {}",
+            rec.dump()
+        );
+        let ev = rec.events();
+        assert_eq!(ev[0], format!("get_conn 127.0.0.1:{port}"));
+        assert!(ev.contains(&"got_conn reused=false was_idle=false".to_string()));
+        assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some("h2"));
+        assert_eq!(
+            rec.count("put_idle_conn"),
+            0,
+            "h2 never fires put_idle_conn"
+        );
+        let fields = rec.fields();
+        let names = rec.field_names();
+        assert_eq!(
+            &names[..4],
+            &strs(&[":authority", ":method", ":path", ":scheme"])[..],
+            "{fields:?}"
+        );
+        assert_eq!(fields[0].1, vec![format!("127.0.0.1:{port}")]);
+        assert_eq!(fields[1].1, vec!["GET".to_string()]);
+        assert_eq!(fields[2].1, vec!["/path?q=1".to_string()]);
+        assert_eq!(fields[3].1, vec!["https".to_string()]);
+        for (k, v) in &fields[4..] {
+            assert_eq!(
+                k,
+                &k.to_ascii_lowercase(),
+                "h2 field names are lower-case: {fields:?}"
+            );
+            assert!(!k.starts_with(':'), "{fields:?}");
+            assert_eq!(v.len(), 1, "h2 reports one value per call: {fields:?}");
+        }
+        assert_eq!(rec.field("x-custom"), Some(vec!["v1".to_string()]));
+        assert!(names.iter().any(|n| n == "user-agent"), "{fields:?}");
+        // The server saw the same authority.
+        let seen = srv.requests();
+        assert_eq!(seen[0].version, Version::HTTP_2);
+        assert_eq!(
+            seen[0].authority.as_deref(),
+            Some(format!("127.0.0.1:{port}").as_str())
+        );
+    })
+    .await;
+}
+
+/// Scenario (m), second request after the first finished.
+#[tokio::test]
+async fn second_sequential_request_reuses_connection() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(&ca, Server::hello()).await;
+        let c = client(&ca);
+        let (r1, _rec1) = get(&c, &srv.url("/")).await;
+        assert_eq!(r1.unwrap().0, 200);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (r2, rec2) = get(&c, &srv.url("/")).await;
+        assert_eq!(r2.unwrap().0, 200);
+        assert_eq!(
+            rec2.go_names(),
+            strs(&[
+                "get_conn",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wrote_request",
+                "first_byte",
+            ]),
+            "{}",
+            rec2.dump()
+        );
+        assert_eq!(
+            rec2.events()[0],
+            format!("get_conn 127.0.0.1:{}", srv.port())
+        );
+        assert!(rec2
+            .events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        let gc = &rec2.got_conns()[0];
+        assert!(gc.idle_time > Duration::ZERO, "{gc:?}");
+        assert_eq!(srv.connections_accepted(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ten_concurrent_requests_share_one_connection() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(
+            &ca,
+            Server::builder().handler(|_| Response::hello().delay(Duration::from_millis(50))),
+        )
+        .await;
+        let c = client(&ca);
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let c = c.clone();
+            let url = srv.url("/");
+            tasks.push(tokio::spawn(async move { get(&c, &url).await }));
+        }
+        let mut first_streams = 0;
+        let mut ids = std::collections::HashSet::new();
+        for t in tasks {
+            let (res, rec) = t.await.unwrap();
+            let (status, body) = res.expect("concurrent GET");
+            assert_eq!(status, 200);
+            assert_eq!(body.len(), 13);
+            let gcs = rec.got_conns();
+            assert_eq!(gcs.len(), 1, "{}", rec.dump());
+            if !gcs[0].reused {
+                first_streams += 1;
+            }
+            ids.insert(gcs[0].conn.id);
+            assert_eq!(rec.count("put_idle_conn"), 0);
+        }
+        assert_eq!(srv.connections_accepted(), 1, "exactly one TCP connection");
+        assert_eq!(ids.len(), 1, "one connection id");
+        assert!(
+            first_streams <= 1,
+            "{first_streams} streams claimed reused=false"
+        );
+        assert_eq!(srv.requests_served(), 10);
+    })
+    .await;
+}
+
+/// Scenario (m): a second request while the first is in flight: reused=true, was_idle=false.
+#[tokio::test]
+async fn multiplexed_request_is_not_idle() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(
+            &ca,
+            Server::builder().handler(|r| {
+                if r.path() == "/slow" {
+                    Response::hello().delay(Duration::from_millis(400))
+                } else {
+                    Response::hello()
+                }
+            }),
+        )
+        .await;
+        let c = client(&ca);
+        // Establish the connection first.
+        let (r, _) = get(&c, &srv.url("/")).await;
+        assert_eq!(r.unwrap().0, 200);
+        let slow = {
+            let c = c.clone();
+            let url = srv.url("/slow");
+            tokio::spawn(async move { get(&c, &url).await })
+        };
+        assert!(srv.wait_requests(2, Duration::from_secs(5)).await);
+        let (r, rec) = get(&c, &srv.url("/")).await;
+        assert_eq!(r.unwrap().0, 200);
+        assert!(
+            rec.events()
+                .contains(&"got_conn reused=true was_idle=false".to_string()),
+            "{}",
+            rec.dump()
+        );
+        assert_eq!(rec.got_conns()[0].idle_time, Duration::ZERO);
+        let (r, _) = slow.await.unwrap();
+        assert_eq!(r.unwrap().0, 200);
+        assert_eq!(srv.connections_accepted(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn h2c_prior_knowledge() {
+    bounded(async {
+        let srv = Server::hello()
+            .h2_prior_knowledge(true)
+            .start()
+            .await
+            .unwrap();
+        let c = Client::builder()
+            .no_proxy()
+            .http2_prior_knowledge()
+            .build()
+            .unwrap();
+        let rec = Rec::new();
+        let resp = c
+            .get(&srv.url("/"))
+            .trace(rec.trace())
+            .send()
+            .await
+            .expect("h2c GET");
+        assert_eq!(resp.version(), Version::HTTP_2);
+        let body = resp.into_body().bytes().await.unwrap();
+        assert_eq!(body.len(), 13);
+        assert_eq!(
+            rec.go_names(),
+            strs(&[
+                "get_conn",
+                "connect_start",
+                "connect_done",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wrote_request",
+                "first_byte",
+            ]),
+            "{}",
+            rec.dump()
+        );
+        assert_eq!(rec.field(":scheme"), Some(vec!["http".to_string()]));
+        assert_eq!(rec.got_conns()[0].conn.protocol, Protocol::Http2);
+        // Second request on the same connection.
+        let (r, rec2) = get(&c, &srv.url("/")).await;
+        assert_eq!(r.unwrap().0, 200);
+        assert!(rec2
+            .events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert_eq!(srv.connections_accepted(), 1);
+    })
+    .await;
+}
+
+/// Scenario (g) over h2: first byte at the first HEADERS frame, then each 103.
+#[tokio::test]
+async fn early_hints_over_h2() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(
+            &ca,
+            Server::builder().handler(|_| {
+                Response::hello()
+                    .early_hints(&["</a.css>; rel=preload"])
+                    .early_hints(&["</a.css>; rel=preload", "</b.js>; rel=preload"])
+            }),
+        )
+        .await;
+        let c = client(&ca);
+        let (res, rec) = get(&c, &srv.url("/")).await;
+        assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
+        assert_eq!(
+            rec.go_names(),
+            strs(&[
+                "get_conn",
+                "connect_start",
+                "connect_done",
+                "tls_start",
+                "tls_done",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wrote_request",
+                "first_byte",
+                "got_1xx",
+                "got_1xx",
+            ]),
+            "{}",
+            rec.dump()
+        );
+        assert_eq!(rec.count("got_1xx 103"), 2);
+        assert_eq!(rec.count("got_100_continue"), 0);
+    })
+    .await;
+}
+
+/// Scenario (h) over h2: the stream is reset, the connection stays usable.
+#[tokio::test]
+async fn got_1xx_hook_error_resets_stream_but_keeps_connection() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(
+            &ca,
+            Server::builder().handler(|r| {
+                if r.path() == "/hints" {
+                    Response::hello().early_hints(&["</a.css>; rel=preload"])
+                } else {
+                    Response::hello()
+                }
+            }),
+        )
+        .await;
+        let c = client(&ca);
+        let rec = Rec::aborting_1xx();
+        let err = c
+            .get(&srv.url("/hints"))
+            .trace(rec.trace())
+            .send()
+            .await
+            .expect_err("hook aborts");
+        assert!(err.is_hook(), "{err:?}");
+        let src = std::error::Error::source(&err)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        assert!(
+            src.contains("rejected by the test's 1xx hook"),
+            "source: {src:?}"
+        );
+        assert_eq!(rec.count("got_1xx 103"), 1, "{}", rec.dump());
+        assert_eq!(rec.count("retry"), 0, "hook errors are never retried");
+        let (r, rec2) = get(&c, &srv.url("/")).await;
+        assert_eq!(r.expect("next request").0, 200);
+        assert!(
+            rec2.events()
+                .contains(&"got_conn reused=true was_idle=true".to_string()),
+            "{}",
+            rec2.dump()
+        );
+        assert_eq!(rec2.count("connect_start"), 0);
+        assert_eq!(srv.connections_accepted(), 1);
+    })
+    .await;
+}
+
+/// Scenario (f1) over h2: Got1xxResponse(100) BEFORE Got100Continue.
+#[tokio::test]
+async fn expect_100_continue_over_h2() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(
+            &ca,
+            Server::builder().handler(|r| Response::text(format!("got {}", r.body.len()))),
+        )
+        .await;
+        let c = builder_trusting(&ca)
+            .expect_continue_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let rec = Rec::new();
+        let started = std::time::Instant::now();
+        let resp = c
+            .post(&srv.url("/upload"))
+            .header("Expect", "100-continue")
+            .body(Bytes::from_static(b"some body"))
+            .trace(rec.trace())
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(resp.version(), Version::HTTP_2);
+        let body = resp.into_body().bytes().await.unwrap();
+        assert_eq!(&body[..], b"got 9");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "body waited for the timer"
+        );
+        assert_eq!(
+            rec.go_names(),
+            strs(&[
+                "get_conn",
+                "connect_start",
+                "connect_done",
+                "tls_start",
+                "tls_done",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wait_100_continue",
+                "first_byte",
+                "got_1xx",
+                "got_100_continue",
+                "wrote_request",
+            ]),
+            "{}",
+            rec.dump()
+        );
+        assert!(rec.pos("got_1xx 100").unwrap() < rec.pos("got_100_continue").unwrap());
+        assert_eq!(rec.count("wrote_request nil"), 1);
+        assert_eq!(rec.field("content-length"), Some(vec!["9".to_string()]));
+        assert_eq!(rec.field("expect"), Some(vec!["100-continue".to_string()]));
+        assert_eq!(&srv.requests()[0].body[..], b"some body");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn large_upload_and_download_complete() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(
+            &ca,
+            Server::builder().handler(|r| {
+                if r.path() == "/download" {
+                    Response::ok().body(Bytes::from(vec![7u8; 8 * MIB]))
+                } else {
+                    Response::text(r.body.len().to_string())
+                }
+            }),
+        )
+        .await;
+        let c = client(&ca);
+        let up = Bytes::from(vec![1u8; 4 * MIB]);
+        let rec = Rec::new();
+        let resp = c
+            .post(&srv.url("/upload"))
+            .body(up)
+            .trace(rec.trace())
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(resp.version(), Version::HTTP_2);
+        let body = resp.into_body().bytes().await.unwrap();
+        assert_eq!(&body[..], (4 * MIB).to_string().as_bytes());
+        assert_eq!(rec.count("wrote_request nil"), 1, "{}", rec.dump());
+        assert_eq!(
+            rec.field("content-length"),
+            Some(vec![(4 * MIB).to_string()])
+        );
+
+        let resp = c.get(&srv.url("/download")).send().await.expect("download");
+        let n = resp.into_body().drain().await.expect("download body");
+        assert_eq!(n, (8 * MIB) as u64);
+        // And once more on the same connection: the windows were released.
+        let resp = c
+            .get(&srv.url("/download"))
+            .send()
+            .await
+            .expect("download 2");
+        let n = resp.into_body().drain().await.expect("download body 2");
+        assert_eq!(n, (8 * MIB) as u64);
+        assert_eq!(srv.connections_accepted(), 1);
+    })
+    .await;
+}
+
+/// A streamed request body of unknown length (no content-length, DATA frames until END_STREAM).
+#[tokio::test]
+async fn streamed_upload_of_unknown_length() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(
+            &ca,
+            Server::builder().handler(|r| Response::text(r.body.len().to_string())),
+        )
+        .await;
+        let c = client(&ca);
+        let chunks: Vec<Result<Bytes, std::io::Error>> = (0..64)
+            .map(|_| Ok(Bytes::from(vec![3u8; 32 * 1024])))
+            .collect();
+        let rec = Rec::new();
+        let resp = c
+            .post(&srv.url("/up"))
+            .body(Body::from_stream(futures_util::stream::iter(chunks)))
+            .trace(rec.trace())
+            .send()
+            .await
+            .expect("streamed upload");
+        let body = resp.into_body().bytes().await.unwrap();
+        assert_eq!(&body[..], (64 * 32 * 1024).to_string().as_bytes());
+        assert_eq!(rec.field("content-length"), None, "{:?}", rec.fields());
+        assert_eq!(rec.count("wrote_request nil"), 1);
+    })
+    .await;
+}
+
+/// Go's encodeHeaders skips connection-specific fields; h2 forbids them (RFC 9113 §8.2.2).
+#[tokio::test]
+async fn connection_specific_request_headers_are_not_sent() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(&ca, Server::hello()).await;
+        let c = client(&ca);
+        let rec = Rec::new();
+        let resp = c
+            .get(&srv.url("/"))
+            .header("Connection", "keep-alive")
+            .header("Keep-Alive", "timeout=5")
+            .header("Transfer-Encoding", "chunked")
+            .header("Upgrade", "websocket")
+            .header("Proxy-Connection", "keep-alive")
+            .header("X-Kept", "yes")
+            .trace(rec.trace())
+            .send()
+            .await
+            .expect("GET with connection-specific headers");
+        assert_eq!(resp.status(), 200);
+        let _ = resp.into_body().bytes().await.unwrap();
+        let seen = &srv.requests()[0];
+        for h in [
+            "connection",
+            "keep-alive",
+            "transfer-encoding",
+            "upgrade",
+            "proxy-connection",
+        ] {
+            assert!(
+                seen.headers.get(h).is_none(),
+                "server saw {h}: {:?}",
+                seen.headers
+            );
+            assert!(
+                rec.field(h).is_none(),
+                "hook reported {h}: {:?}",
+                rec.fields()
+            );
+        }
+        assert_eq!(seen.header("x-kept"), Some("yes"));
+        assert_eq!(rec.field("x-kept"), Some(vec!["yes".to_string()]));
+    })
+    .await;
+}
+
+/// A server that sends GOAWAY after each request: every request succeeds, the client redials.
+#[tokio::test]
+async fn goaway_after_each_request_redials() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(&ca, Server::hello().goaway_after(1)).await;
+        let c = client(&ca);
+        let mut reasons = Vec::new();
+        for i in 0..4 {
+            let (res, rec) = get(&c, &srv.url("/")).await;
+            let (status, body) =
+                res.unwrap_or_else(|e| panic!("request {i}: {e:?}\n  {}", rec.dump()));
+            assert_eq!(status, 200);
+            assert_eq!(body.len(), 13);
+            for r in rec.retries() {
+                reasons.push(r.reason.clone());
+            }
+            // Give the GOAWAY time to arrive for the next iteration in most runs.
+            if i % 2 == 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        assert!(
+            reasons
+                .iter()
+                .all(|r| matches!(r, RetryReason::GoAway | RetryReason::RefusedStream)),
+            "{reasons:?}"
+        );
+        assert!(srv.connections_accepted() >= 2, "the client redialed");
+        assert_eq!(srv.requests_served(), 4);
+    })
+    .await;
+}
+
+/// Requests started right after GOAWAY arrives on a shared connection.
+#[tokio::test]
+async fn goaway_with_concurrent_requests_all_succeed() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(
+            &ca,
+            Server::builder()
+                .handler(|_| Response::hello().delay(Duration::from_millis(30)))
+                .goaway_after(2),
+        )
+        .await;
+        let c = client(&ca);
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let c = c.clone();
+            let url = srv.url("/");
+            tasks.push(tokio::spawn(async move { get(&c, &url).await }));
+        }
+        for t in tasks {
+            let (res, rec) = t.await.unwrap();
+            assert_eq!(
+                res.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump())).0,
+                200
+            );
+            for r in rec.retries() {
+                assert!(
+                    matches!(r.reason, RetryReason::GoAway | RetryReason::RefusedStream),
+                    "{:?}",
+                    r
+                );
+            }
+        }
+        assert!(srv.connections_accepted() >= 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn max_concurrent_streams_one_with_four_requests() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(
+            &ca,
+            Server::builder()
+                .handler(|_| Response::hello().delay(Duration::from_millis(50)))
+                .max_concurrent_streams(1),
+        )
+        .await;
+        let c = client(&ca);
+        // Let the server's SETTINGS reach the client first.
+        let (r, _) = get(&c, &srv.url("/")).await;
+        assert_eq!(r.unwrap().0, 200);
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let c = c.clone();
+            let url = srv.url("/");
+            tasks.push(tokio::spawn(async move { get(&c, &url).await }));
+        }
+        for t in tasks {
+            let (res, rec) = t.await.unwrap();
+            assert_eq!(
+                res.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump())).0,
+                200
+            );
+        }
+        assert_eq!(srv.requests_served(), 5);
+    })
+    .await;
+}
+
+/// Same, without warming up: the first streams race the server's SETTINGS.
+#[tokio::test]
+async fn max_concurrent_streams_one_cold_start() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(
+            &ca,
+            Server::builder()
+                .handler(|_| Response::hello().delay(Duration::from_millis(50)))
+                .max_concurrent_streams(1),
+        )
+        .await;
+        let c = client(&ca);
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let c = c.clone();
+            let url = srv.url("/");
+            tasks.push(tokio::spawn(async move { get(&c, &url).await }));
+        }
+        for t in tasks {
+            let (res, rec) = t.await.unwrap();
+            let (status, _) = res.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump()));
+            assert_eq!(status, 200);
+            for r in rec.retries() {
+                assert_eq!(r.reason, RetryReason::RefusedStream, "{r:?}");
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dropping_body_mid_stream_keeps_connection_usable() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(
+            &ca,
+            Server::builder().handler(|r| {
+                if r.path() == "/big" {
+                    Response::ok().body(Bytes::from(vec![5u8; 8 * MIB]))
+                } else {
+                    Response::hello()
+                }
+            }),
+        )
+        .await;
+        let c = client(&ca);
+        let resp = c.get(&srv.url("/big")).send().await.expect("big");
+        let mut body = resp.into_body();
+        let first = body.chunk().await.expect("chunk").expect("some data");
+        assert!(!first.is_empty());
+        drop(body);
+        for _ in 0..3 {
+            let (r, rec) = get(&c, &srv.url("/")).await;
+            assert_eq!(r.expect("after drop").0, 200);
+            assert!(
+                rec.events()
+                    .iter()
+                    .any(|e| e.starts_with("got_conn reused=true")),
+                "{}",
+                rec.dump()
+            );
+        }
+        assert_eq!(srv.connections_accepted(), 1);
+    })
+    .await;
+}
+
+/// `http1_only` never negotiates h2 even when the server offers it.
+#[tokio::test]
+async fn http1_only_client_against_h2_server() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = h2_server(&ca, Server::hello()).await;
+        let c = builder_trusting(&ca).http1_only().build().unwrap();
+        let (res, rec) = get(&c, &srv.url("/")).await;
+        assert_eq!(res.unwrap().0, 200);
+        assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some("http/1.1"));
+        assert_eq!(rec.count("put_idle_conn nil"), 1);
+        let (res, rec) = get(&c, &srv.url("/")).await;
+        assert_eq!(res.unwrap().0, 200);
+        assert!(rec
+            .events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert_eq!(srv.connections_accepted(), 1);
+    })
+    .await;
+}

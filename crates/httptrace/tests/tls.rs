@@ -1,0 +1,413 @@
+//! TLS: the `tls_handshake_start`/`tls_handshake_done` pair (Go's `addTLS`), its state, failures
+//! (scenario (k)), timeouts, resumption and the connection facts on the response.
+
+mod support;
+
+use std::time::Duration;
+
+use httptrace::{Client, ConnInfo, Protocol, TimeoutKind, TlsVersion};
+use httptrace_peers::{Server, TestCa};
+use support::{bounded, builder_trusting, get, strs, Rec};
+
+/// HTTPS GET to an IP literal, server offering no ALPN: Go's scenario (c) without DNS.
+#[tokio::test]
+async fn https_ip_literal_no_alpn_hook_order_and_state() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[]))
+            .start()
+            .await
+            .unwrap();
+        let client = builder_trusting(&ca).build().unwrap();
+        let (res, rec) = get(&client, &srv.url("/")).await;
+        let (status, body) = res.expect("GET");
+        assert_eq!(status, 200);
+        assert_eq!(body, b"Hello, world!");
+        let port = srv.port();
+        assert_eq!(
+            rec.go_names(),
+            strs(&[
+                "get_conn",
+                "connect_start",
+                "connect_done",
+                "tls_start",
+                "tls_done",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wrote_request",
+                "first_byte",
+                "put_idle_conn",
+            ]),
+            "events:\n  {}",
+            rec.dump()
+        );
+        let ev = rec.events();
+        assert_eq!(ev[0], format!("get_conn 127.0.0.1:{port}"));
+        assert!(ev.contains(&"tls_done nil".to_string()), "{}", rec.dump());
+        assert!(ev.contains(&"got_conn reused=false was_idle=false".to_string()));
+        let tls = rec.tls();
+        assert_eq!(tls.len(), 1);
+        let (st, err) = &tls[0];
+        assert!(err.is_none());
+        assert_eq!(st.version, Some(TlsVersion::Tls13));
+        assert_eq!(st.server_name, None, "IP literal: no SNI");
+        assert_eq!(st.alpn, None, "server offered no ALPN");
+        assert!(st.cipher_suite.is_some());
+        assert!(!st.peer_certificates.is_empty());
+        assert!(!st.resumed);
+        // HTTP/1.1 header fields (the h1 path, not the h2 one).
+        assert_eq!(rec.fields()[0].0, "Host");
+        let gc = &rec.got_conns()[0];
+        assert_eq!(gc.conn.protocol, Protocol::Http1);
+        assert!(gc.conn.tls.is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn https_alpn_h2_offered_reports_h2() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[b"h2", b"http/1.1"]))
+            .start()
+            .await
+            .unwrap();
+        let client = builder_trusting(&ca).build().unwrap();
+        let (res, rec) = get(&client, &srv.url("/")).await;
+        assert_eq!(res.expect("GET").0, 200);
+        let tls = rec.tls();
+        assert_eq!(tls.len(), 1, "{}", rec.dump());
+        assert_eq!(tls[0].0.alpn.as_deref(), Some("h2"));
+        assert_eq!(tls[0].0.version, Some(TlsVersion::Tls13));
+        assert!(rec.pos("tls_done").unwrap() > rec.pos("connect_done").unwrap());
+        assert!(rec.pos("tls_done").unwrap() < rec.pos("got_conn").unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn https_alpn_http11_selected() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[b"http/1.1"]))
+            .start()
+            .await
+            .unwrap();
+        let client = builder_trusting(&ca).build().unwrap();
+        let (res, rec) = get(&client, &srv.url("/")).await;
+        assert_eq!(res.expect("GET").0, 200);
+        assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some("http/1.1"));
+        assert_eq!(rec.count("put_idle_conn nil"), 1, "{}", rec.dump());
+    })
+    .await;
+}
+
+/// Scenario (c) then (b): an HTTPS server that selects http/1.1 by ALPN; the second request
+/// on the same (default, HTTP/2-capable) client must reuse the idle HTTP/1.1 connection.
+#[tokio::test]
+async fn https_h1_by_alpn_reuses_idle_connection() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[b"http/1.1"]))
+            .start()
+            .await
+            .unwrap();
+        let client = builder_trusting(&ca).build().unwrap();
+        let (res, rec1) = get(&client, &srv.url("/")).await;
+        assert_eq!(res.expect("first").0, 200);
+        assert_eq!(rec1.count("put_idle_conn nil"), 1, "{}", rec1.dump());
+        let (res, rec2) = get(&client, &srv.url("/")).await;
+        assert_eq!(res.expect("second").0, 200);
+        assert_eq!(
+            rec2.go_names(),
+            strs(&[
+                "get_conn",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wrote_request",
+                "first_byte",
+                "put_idle_conn",
+            ]),
+            "second request should take the idle h1 connection (Go: GotConn reused=true \
+             was_idle=true, no dial):\n  {}",
+            rec2.dump()
+        );
+        assert!(rec2
+            .events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert_eq!(srv.connections_accepted(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn localhost_url_sends_sni() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[]))
+            .dual_stack(true)
+            .start()
+            .await
+            .unwrap();
+        let client = builder_trusting(&ca).build().unwrap();
+        let (res, rec) = get(&client, &srv.url_localhost("/")).await;
+        assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
+        assert_eq!(
+            rec.events()[0],
+            format!("get_conn localhost:{}", srv.port())
+        );
+        assert_eq!(rec.events()[1], "dns_start localhost");
+        let tls = rec.tls();
+        assert_eq!(tls.len(), 1);
+        assert_eq!(tls[0].0.server_name.as_deref(), Some("localhost"));
+        assert!(rec.pos("tls_start").unwrap() > rec.pos("connect_done").unwrap());
+    })
+    .await;
+}
+
+/// Scenario (k): TLSHandshakeDone(empty state, err), no GotConn, the request fails.
+#[tokio::test]
+async fn wrong_host_certificate_fails_with_tls_error() {
+    bounded(async {
+        let ca = TestCa::new();
+        let leaf = ca.leaf_for(&["example.com"]);
+        let srv = Server::hello()
+            .tls(ca.server_config_with_leaf(&leaf, &[b"h2", b"http/1.1"]))
+            .start()
+            .await
+            .unwrap();
+        let client = builder_trusting(&ca).build().unwrap();
+        let (res, rec) = get(&client, &srv.url("/")).await;
+        let err = res.expect_err("must fail verification");
+        assert!(err.is_tls(), "{err:?}");
+        assert!(!err.is_timeout());
+        assert_eq!(
+            rec.go_names(),
+            strs(&[
+                "get_conn",
+                "connect_start",
+                "connect_done",
+                "tls_start",
+                "tls_done"
+            ]),
+            "{}",
+            rec.dump()
+        );
+        assert_eq!(rec.count("tls_done err"), 1);
+        let (st, e) = &rec.tls()[0];
+        assert!(e.as_ref().is_some_and(|e| e.is_tls()));
+        assert!(st.version.is_none());
+        assert!(st.alpn.is_none());
+        assert!(st.cipher_suite.is_none());
+        assert!(st.peer_certificates.is_empty());
+        assert_eq!(rec.count("got_conn"), 0);
+        assert_eq!(srv.requests_served(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn untrusted_ca_fails_with_tls_error() {
+    bounded(async {
+        let ca = TestCa::new();
+        let other = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[]))
+            .start()
+            .await
+            .unwrap();
+        let client = builder_trusting(&other).build().unwrap();
+        let (res, rec) = get(&client, &srv.url("/")).await;
+        let err = res.expect_err("untrusted CA");
+        assert!(err.is_tls(), "{err:?}");
+        assert_eq!(rec.count("tls_done err"), 1, "{}", rec.dump());
+        assert_eq!(rec.count("got_conn"), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn danger_accept_invalid_certs_accepts_wrong_host() {
+    bounded(async {
+        let ca = TestCa::new();
+        let leaf = ca.leaf_for(&["example.com"]);
+        let srv = Server::hello()
+            .tls(ca.server_config_with_leaf(&leaf, &[]))
+            .start()
+            .await
+            .unwrap();
+        // Trusts nothing at all, but accepts anything.
+        let client = Client::builder()
+            .no_proxy()
+            .native_roots(false)
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        let (res, rec) = get(&client, &srv.url("/")).await;
+        assert_eq!(res.expect("insecure GET").0, 200, "{}", rec.dump());
+        assert_eq!(rec.count("tls_done nil"), 1);
+        assert!(!rec.tls()[0].0.peer_certificates.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ca_file_is_trusted() {
+    bounded(async {
+        let ca = TestCa::new();
+        let dir = std::env::temp_dir().join(format!(
+            "httptrace-tls-cafile-{}-{}",
+            std::process::id(),
+            srv_nonce()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = ca.write_ca_pem(&dir).unwrap();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[]))
+            .start()
+            .await
+            .unwrap();
+        let client = Client::builder()
+            .no_proxy()
+            .native_roots(false)
+            .ca_file(&path)
+            .build()
+            .unwrap();
+        let (res, rec) = get(&client, &srv.url("/")).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
+    })
+    .await;
+}
+
+fn srv_nonce() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Two connections of one client (keep-alive off): the second handshake resumes the session.
+#[tokio::test]
+async fn second_connection_resumes_session() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[]))
+            .start()
+            .await
+            .unwrap();
+        let client = builder_trusting(&ca).keep_alive(false).build().unwrap();
+        let (res, rec1) = get(&client, &srv.url("/")).await;
+        assert_eq!(res.expect("first").0, 200);
+        let (res, rec2) = get(&client, &srv.url("/")).await;
+        assert_eq!(res.expect("second").0, 200);
+        assert_eq!(srv.connections_accepted(), 2);
+        assert!(!rec1.tls()[0].0.resumed);
+        let st2 = &rec2.tls()[0].0;
+        assert!(st2.resumed, "second handshake should resume: {st2:?}");
+        // Go reports the peer chain on resumption too (it is stored in the session).
+        assert_eq!(rec2.count("tls_start"), 1);
+    })
+    .await;
+}
+
+/// A TCP peer that accepts and never answers the ClientHello.
+#[tokio::test]
+async fn tls_handshake_timeout() {
+    bounded(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let ca = TestCa::new();
+        let client = builder_trusting(&ca)
+            .tls_handshake_timeout(Some(Duration::from_millis(300)))
+            .build()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let (res, rec) = get(&client, &format!("https://{addr}/")).await;
+        let took = started.elapsed();
+        hold.abort();
+        let err = res.expect_err("must time out");
+        assert!(err.is_timeout(), "{err:?}");
+        assert!(err.is_tls(), "{err:?}");
+        assert_eq!(err.timeout_kind(), Some(TimeoutKind::TlsHandshake));
+        assert!(
+            took >= Duration::from_millis(250) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+        assert_eq!(
+            rec.go_names(),
+            strs(&[
+                "get_conn",
+                "connect_start",
+                "connect_done",
+                "tls_start",
+                "tls_done"
+            ]),
+            "{}",
+            rec.dump()
+        );
+        assert_eq!(rec.count("tls_done err"), 1);
+        let (st, e) = &rec.tls()[0];
+        assert!(e.as_ref().is_some_and(|e| e.is_timeout()));
+        assert!(st.version.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn response_extensions_carry_conn_info_with_tls_state() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[b"http/1.1"]))
+            .start()
+            .await
+            .unwrap();
+        let client = builder_trusting(&ca).build().unwrap();
+        let resp = client.get(&srv.url("/")).send().await.expect("GET");
+        let info = resp
+            .extensions()
+            .get::<ConnInfo>()
+            .cloned()
+            .expect("ConnInfo");
+        let _ = resp.into_body().bytes().await.unwrap();
+        assert_eq!(info.remote_addr, srv.addr());
+        assert_eq!(info.protocol, Protocol::Http1);
+        assert!(info.proxy.is_none());
+        let tls = info.tls.expect("TLS state");
+        assert_eq!(tls.version, Some(TlsVersion::Tls13));
+        assert_eq!(tls.alpn.as_deref(), Some("http/1.1"));
+        // Leaf then CA, as the server sends them.
+        assert_eq!(tls.peer_certificates.len(), 2);
+        assert_eq!(tls.peer_certificates[0], ca.leaf().cert_der().to_vec());
+    })
+    .await;
+}
+
+/// Plain http on the same client reports no TLS at all.
+#[tokio::test]
+async fn plain_http_has_no_tls_hooks() {
+    bounded(async {
+        let srv = Server::hello().start().await.unwrap();
+        let client = Client::builder().no_proxy().build().unwrap();
+        let (res, rec) = get(&client, &srv.url("/")).await;
+        assert_eq!(res.unwrap().0, 200);
+        assert_eq!(rec.count("tls_"), 0);
+        assert!(rec.got_conns()[0].conn.tls.is_none());
+    })
+    .await;
+}
