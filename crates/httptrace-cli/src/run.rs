@@ -494,6 +494,15 @@ fn open_body_out(out: &BodyOut, i: usize) -> Result<Option<BodySink>, String> {
     }
 }
 
+/// Go's `MaxIdleConnsPerHost`: 0 means the default (2), negative means no pooling.
+fn go_max_idle_per_host(n: i64) -> usize {
+    match n {
+        0 => 2,
+        n if n < 0 => 0,
+        n => usize::try_from(n).unwrap_or(usize::MAX),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,14 +533,5 @@ mod tests {
         assert_eq!(a.len(), 2);
         assert!(parse_resolve("example.com:443").is_err());
         assert!(parse_resolve("example.com:x:127.0.0.1").is_err());
-    }
-}
-
-/// Go's `MaxIdleConnsPerHost`: 0 means the default (2), negative means no pooling.
-fn go_max_idle_per_host(n: i64) -> usize {
-    match n {
-        0 => 2,
-        n if n < 0 => 0,
-        n => usize::try_from(n).unwrap_or(usize::MAX),
     }
 }

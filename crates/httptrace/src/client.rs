@@ -31,6 +31,9 @@ use crate::trace::{
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Go's cap on HTTP/2 retries of one request.
+const MAX_H2_RETRIES: u32 = 6;
+
 /// Which HTTP versions the client speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum HttpMode {
@@ -569,10 +572,19 @@ impl Call<'_> {
                     }
                     Err(f) => {
                         let can_replay = replay.is_some();
+                        let h2_retry = f.retry_reason.is_some();
+                        // HTTP/1.1 retries end when no reused connection is left (each retry
+                        // that fails on a fresh connection stops); HTTP/2 retries are capped
+                        // as in Go (6, backing off from the second on).
                         if f.conn_reused
                             && can_replay
-                            && should_retry(&method, &headers, f.progress, f.retry_reason.is_some())
+                            && (!h2_retry || attempt < MAX_H2_RETRIES)
+                            && should_retry(&method, &headers, f.progress, h2_retry)
                         {
+                            if h2_retry && attempt > 0 {
+                                let backoff = Duration::from_secs(1u64 << (attempt - 1).min(4));
+                                tokio::time::sleep(backoff).await;
+                            }
                             attempt += 1;
                             t.retry(&RetryInfo {
                                 attempt,
@@ -938,7 +950,8 @@ pub(crate) fn conn_info(d: &Dialed, route: &Route, protocol: Protocol) -> ConnIn
         local_addr: d.local_addr,
         remote_addr: d.remote_addr,
         protocol,
-        tls: d.tls.clone(),
+        // Go reports the last handshake: the target's, else the HTTPS proxy's.
+        tls: d.tls.clone().or_else(|| d.proxy_tls.clone()),
         proxy: route.proxy.as_ref().map(|p| p.uri.clone()),
     }
 }

@@ -117,10 +117,6 @@ impl Error {
         }
     }
 
-    pub(crate) fn kind(&self) -> &Kind {
-        &self.inner.kind
-    }
-
     pub(crate) fn timeout(kind: TimeoutKind) -> Error {
         Error::new(Kind::Timeout(kind))
     }

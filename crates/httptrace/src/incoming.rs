@@ -44,12 +44,6 @@ pub(crate) struct H1Body {
 }
 
 impl Incoming {
-    pub(crate) fn empty() -> Incoming {
-        Incoming {
-            inner: Inner::Empty,
-        }
-    }
-
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn h1(
         conn: H1Conn,

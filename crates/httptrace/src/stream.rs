@@ -2,7 +2,6 @@
 //! inside a CONNECT tunnel that itself runs over TLS to an HTTPS proxy).
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -16,26 +15,6 @@ pub(crate) enum Stream {
     Tcp(TcpStream),
     /// TLS over another stream.
     Tls(Box<tokio_rustls::client::TlsStream<Stream>>),
-}
-
-impl Stream {
-    /// The TCP socket at the bottom of the stack.
-    pub(crate) fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Tcp(t) => t,
-            Stream::Tls(t) => t.get_ref().0.tcp(),
-        }
-    }
-
-    /// Remote address of the TCP socket.
-    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.tcp().peer_addr()
-    }
-
-    /// Local address of the TCP socket.
-    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.tcp().local_addr()
-    }
 }
 
 impl AsyncRead for Stream {

@@ -585,6 +585,7 @@ async fn goaway_after_each_request_redials() {
                 .all(|r| matches!(r, RetryReason::GoAway | RetryReason::RefusedStream)),
             "{reasons:?}"
         );
+        eprintln!("goaway retries: {reasons:?}");
         assert!(srv.connections_accepted() >= 2, "the client redialed");
         assert_eq!(srv.requests_served(), 4);
     })
@@ -624,7 +625,108 @@ async fn goaway_with_concurrent_requests_all_succeed() {
                 );
             }
         }
-        assert!(srv.connections_accepted() >= 2);
+        // Streams opened before the final GOAWAY are all processed (graceful shutdown); the
+        // next request must notice the GOAWAY and dial a new connection.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (res, rec) = get(&c, &srv.url("/")).await;
+        assert_eq!(
+            res.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump())).0,
+            200
+        );
+        assert!(srv.connections_accepted() >= 2, "{}", rec.dump());
+        assert_eq!(srv.requests_served(), 7);
+    })
+    .await;
+}
+
+/// Request B starts while A is in flight on a connection that already received GOAWAY.
+async fn request_after_goaway(srv: &ServerHandle, c: &Client) -> (Rec, Rec) {
+    let a = {
+        let c = c.clone();
+        let url = srv.url("/slow");
+        tokio::spawn(async move { get(&c, &url).await })
+    };
+    assert!(srv.wait_requests(1, Duration::from_secs(5)).await);
+    // The server sent GOAWAY when it accepted A; give it time to arrive.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (rb, rec_b) = get(c, &srv.url("/")).await;
+    let (ra, rec_a) = a.await.unwrap();
+    assert_eq!(
+        ra.unwrap_or_else(|e| panic!("A: {e:?}\n  {}", rec_a.dump()))
+            .0,
+        200
+    );
+    assert_eq!(
+        rb.unwrap_or_else(|e| panic!("B: {e:?}\n  {}", rec_b.dump()))
+            .0,
+        200
+    );
+    (rec_a, rec_b)
+}
+
+fn slow_goaway_server(ca: &TestCa) -> impl std::future::Future<Output = ServerHandle> + '_ {
+    h2_server(
+        ca,
+        Server::builder()
+            .handler(|r| {
+                if r.path() == "/slow" {
+                    Response::hello().delay(Duration::from_millis(500))
+                } else {
+                    Response::hello()
+                }
+            })
+            .goaway_after(1),
+    )
+}
+
+/// A request on a connection that got GOAWAY succeeds on a new connection; if it was refused
+/// on the old one, the retry hook says GoAway.
+#[tokio::test]
+async fn request_on_goaway_connection_is_retried_elsewhere() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = slow_goaway_server(&ca).await;
+        let c = client(&ca);
+        let (_a, b) = request_after_goaway(&srv, &c).await;
+        for r in b.retries() {
+            assert_eq!(r.reason, RetryReason::GoAway, "{}", b.dump());
+        }
+        assert_eq!(srv.connections_accepted(), 2, "{}", b.dump());
+        assert_eq!(b.count("connect_start"), 1, "{}", b.dump());
+        assert_eq!(b.count("wrote_request nil"), 1, "{}", b.dump());
+    })
+    .await;
+}
+
+/// Go parity: a connection whose GOAWAY was already received cannot take new requests
+/// (`ClientConn.CanTakeNewRequest` is false), so the pool never hands it out: B's trace is a
+/// fresh dial, GotConn{reused=false}, with no GotConn on the old connection and no retry.
+#[tokio::test]
+async fn goaway_connection_is_not_handed_out_go_parity() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = slow_goaway_server(&ca).await;
+        let c = client(&ca);
+        let (_a, b) = request_after_goaway(&srv, &c).await;
+        assert_eq!(
+            b.go_names(),
+            strs(&[
+                "get_conn",
+                "connect_start",
+                "connect_done",
+                "tls_start",
+                "tls_done",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wrote_request",
+                "first_byte",
+            ]),
+            "events:\n  {}",
+            b.dump()
+        );
+        assert_eq!(b.count("retry"), 0, "{}", b.dump());
+        assert_eq!(b.count("got_conn reused=false was_idle=false"), 1);
     })
     .await;
 }

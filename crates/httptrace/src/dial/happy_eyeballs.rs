@@ -76,6 +76,7 @@ pub(crate) struct ConnectConfig {
 
 impl ConnectConfig {
     /// A dial that must finish within `timeout` from now.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn new(timeout: Option<Duration>, fallback_delay: Option<Duration>) -> Self {
         ConnectConfig {
             deadline: timeout.map(|t| Instant::now() + t),
@@ -145,6 +146,7 @@ fn timeout_error(addr: SocketAddr) -> Error {
 
 /// Connect to one of `addrs` (in the resolver's order) on `port`, Happy Eyeballs style, with the
 /// system TCP connect. Returns the stream (TCP_NODELAY set) and the address it is connected to.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) async fn connect(
     addrs: &[IpAddr],
     port: u16,

@@ -29,7 +29,6 @@
 //! dropped reports its cancellation.
 
 // Items used only once the pool is wired to the dialer, or only by tests.
-#![allow(dead_code)]
 
 pub(crate) mod happy_eyeballs;
 pub(crate) mod proxy;
@@ -58,8 +57,10 @@ pub use resolve::{HostsResolver, Resolve, Resolving, StaticResolver, SystemResol
 pub(crate) use tls::{Alpn, TlsConnector, TlsOptions};
 
 /// Go's `DefaultTransport` dialer timeout.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Go's CONNECT timeout when the request has no deadline.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const DEFAULT_PROXY_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How the client dials.
@@ -81,6 +82,7 @@ pub(crate) struct DialConfig {
 
 impl DialConfig {
     /// Go's `DefaultTransport` settings with the system resolver.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn new(tls: Arc<TlsConnector>) -> DialConfig {
         DialConfig {
             resolver: Arc::new(SystemResolver),

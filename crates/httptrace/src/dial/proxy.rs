@@ -533,11 +533,13 @@ fn port_matches(entry: &Option<String>, port: &str) -> bool {
 
 impl ProxyConfig {
     /// A configuration without proxies.
+    #[allow(dead_code)]
     pub(crate) fn none() -> ProxyConfig {
         ProxyConfig::default()
     }
 
     /// True when no proxy is configured at all.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn is_empty(&self) -> bool {
         self.http.is_none() && self.https.is_none()
     }

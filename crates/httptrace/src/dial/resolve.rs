@@ -497,6 +497,7 @@ impl Coalescing {
     }
 
     /// Resolve `host` (never an IP literal: see [`parse_ip_literal`]) with the DNS hooks.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) async fn lookup(&self, host: &str, tracer: &Tracer) -> Result<Vec<IpAddr>, Error> {
         self.lookup_until(host, None, tracer).await
     }

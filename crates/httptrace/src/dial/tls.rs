@@ -90,6 +90,7 @@ pub(crate) enum Alpn {
     /// `["http/1.1"]`.
     Http1,
     /// No ALPN extension.
+    #[cfg_attr(not(test), allow(dead_code))]
     None,
 }
 
@@ -353,6 +354,7 @@ pub(crate) struct TlsFailure {
 
 impl TlsFailure {
     /// The rustls error.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn rustls_error(&self) -> &rustls::Error {
         &self.source
     }

@@ -1,0 +1,689 @@
+//! Proxies: Go's scenarios (d) (HTTPS through CONNECT) and (e) (plain HTTP through a forward
+//! proxy), proxy credentials, CONNECT refusals, SOCKS5 (`socks5://`, `socks5h://`) and an HTTPS
+//! proxy (the peers' HTTP proxy behind a TLS front written here).
+//!
+//! Proxies from the environment are not tested here (that would mutate the process env); the
+//! dial module's unit tests cover `proxy_from_vars`.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use httptrace::dns::HostsResolver;
+use httptrace::{Client, ConnInfo, Protocol};
+use httptrace_peers::{Proxy, ProxyConfig, Server, Socks5Proxy, TestCa};
+use support::{base64, bounded, builder_trusting, get, strs, Rec};
+
+fn plain_client(proxy: &str) -> Client {
+    Client::builder().proxy(proxy).build().unwrap()
+}
+
+fn auth(u: &str, p: &str) -> Option<(String, String)> {
+    Some((u.to_string(), p.to_string()))
+}
+
+/// Scenario (e).
+#[tokio::test]
+async fn forward_proxy_plain_http_hooks_and_absolute_form() {
+    bounded(async {
+        let srv = Server::hello().start().await.unwrap();
+        let proxy = Proxy::start(ProxyConfig::default()).await.unwrap();
+        let c = plain_client(&proxy.url());
+        let rec = Rec::new();
+        let resp = c
+            .get(&srv.url("/x?y=1"))
+            .trace(rec.trace())
+            .send()
+            .await
+            .expect("GET");
+        let info = resp.extensions().get::<ConnInfo>().cloned().unwrap();
+        let body = resp.into_body().bytes().await.unwrap();
+        assert_eq!(&body[..], b"Hello, world!");
+        let pa = proxy.addr();
+        assert_eq!(
+            rec.go_names(),
+            strs(&[
+                "get_conn",
+                "connect_start",
+                "connect_done",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wrote_request",
+                "first_byte",
+                "put_idle_conn",
+            ]),
+            "{}",
+            rec.dump()
+        );
+        let ev = rec.events();
+        assert_eq!(
+            ev[0],
+            format!("get_conn {pa}"),
+            "get_conn reports the proxy"
+        );
+        assert_eq!(ev[1], format!("connect_start {pa}"));
+        assert!(ev.contains(&"got_conn reused=false was_idle=false".to_string()));
+        let origin = format!("127.0.0.1:{}", srv.port());
+        assert_eq!(rec.fields()[0], ("Host".to_string(), vec![origin.clone()]));
+        assert_eq!(rec.field("Proxy-Authorization"), None);
+        assert_eq!(
+            proxy.requests_seen(),
+            vec![format!("GET http://{origin}/x?y=1 HTTP/1.1")]
+        );
+        let seen = srv.requests();
+        assert_eq!(seen[0].target, "/x?y=1");
+        assert_eq!(seen[0].header("host"), Some(origin.as_str()));
+        assert_eq!(info.remote_addr, pa);
+        assert!(info.proxy.is_some());
+        assert!(info.tls.is_none());
+    })
+    .await;
+}
+
+/// Scenario (e) with credentials: `Proxy-Authorization` is reported by the hook (in clear
+/// text, last, as Go's sorted extra headers put it), reaches the proxy, never the origin.
+#[tokio::test]
+async fn forward_proxy_credentials_reported_and_sent_to_proxy_only() {
+    bounded(async {
+        let srv = Server::hello().start().await.unwrap();
+        let proxy = Proxy::start(ProxyConfig {
+            auth: auth("user", "pass"),
+            ..ProxyConfig::default()
+        })
+        .await
+        .unwrap();
+        let c = plain_client(&proxy.url_with_auth("user", "pass"));
+        let (res, rec) = get(&c, &srv.url("/")).await;
+        assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
+        let want = format!("Basic {}", base64(b"user:pass"));
+        assert_eq!(want, "Basic dXNlcjpwYXNz");
+        assert_eq!(rec.field("Proxy-Authorization"), Some(vec![want.clone()]));
+        let names = rec.field_names();
+        assert_eq!(
+            names.last().map(String::as_str),
+            Some("Proxy-Authorization"),
+            "{names:?}"
+        );
+        assert_eq!(rec.count("field Proxy-Authorization"), 1);
+        let preq = &proxy.requests()[0];
+        assert_eq!(
+            preq.headers
+                .get("proxy-authorization")
+                .and_then(|v| v.to_str().ok()),
+            Some(want.as_str())
+        );
+        assert!(srv.requests()[0]
+            .headers
+            .get("proxy-authorization")
+            .is_none());
+        // No 407 round: exactly one request reached the proxy.
+        assert_eq!(proxy.requests_seen().len(), 1);
+    })
+    .await;
+}
+
+/// Scenario (e) point 4: the pool key omits the target for http through a proxy.
+#[tokio::test]
+async fn forward_proxy_connection_reused_for_another_origin() {
+    bounded(async {
+        let a = Server::hello().start().await.unwrap();
+        let b = Server::hello().start().await.unwrap();
+        let proxy = Proxy::start(ProxyConfig::default()).await.unwrap();
+        let c = plain_client(&proxy.url());
+        let (r1, rec1) = get(&c, &a.url("/")).await;
+        assert_eq!(r1.unwrap().0, 200);
+        assert_eq!(rec1.count("put_idle_conn nil"), 1, "{}", rec1.dump());
+        let (r2, rec2) = get(&c, &b.url("/")).await;
+        assert_eq!(r2.unwrap().0, 200);
+        assert_eq!(
+            rec2.go_names(),
+            strs(&[
+                "get_conn",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wrote_request",
+                "first_byte",
+                "put_idle_conn",
+            ]),
+            "{}",
+            rec2.dump()
+        );
+        assert_eq!(rec2.events()[0], format!("get_conn {}", proxy.addr()));
+        assert!(rec2
+            .events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert_eq!(rec2.fields()[0].1, vec![format!("127.0.0.1:{}", b.port())]);
+        assert_eq!(proxy.connections_accepted(), 1);
+        assert_eq!(a.requests_served(), 1);
+        assert_eq!(b.requests_served(), 1);
+    })
+    .await;
+}
+
+/// Scenario (d), HTTP/1.1 inside the tunnel.
+#[tokio::test]
+async fn connect_tunnel_https_h1_hooks() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[b"http/1.1"]))
+            .start()
+            .await
+            .unwrap();
+        let proxy = Proxy::start(ProxyConfig {
+            auth: auth("user", "pass"),
+            ..ProxyConfig::default()
+        })
+        .await
+        .unwrap();
+        let c = builder_trusting(&ca)
+            .proxy(&proxy.url_with_auth("user", "pass"))
+            .http1_only()
+            .build()
+            .unwrap();
+        let rec = Rec::new();
+        let resp = c
+            .get(&srv.url("/in"))
+            .trace(rec.trace())
+            .send()
+            .await
+            .expect("GET");
+        let info = resp.extensions().get::<ConnInfo>().cloned().unwrap();
+        assert_eq!(resp.into_body().bytes().await.unwrap().len(), 13);
+        let pa = proxy.addr();
+        assert_eq!(
+            rec.go_names(),
+            strs(&[
+                "get_conn",
+                "connect_start",
+                "connect_done",
+                "tls_start",
+                "tls_done",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wrote_request",
+                "first_byte",
+                "put_idle_conn",
+            ]),
+            "{}",
+            rec.dump()
+        );
+        assert_eq!(rec.events()[0], format!("get_conn {pa}"));
+        assert_eq!(rec.events()[1], format!("connect_start {pa}"));
+        let origin = format!("127.0.0.1:{}", srv.port());
+        assert_eq!(rec.fields()[0], ("Host".to_string(), vec![origin.clone()]));
+        assert_eq!(
+            rec.field("Proxy-Authorization"),
+            None,
+            "credentials go in the CONNECT"
+        );
+        let (st, _) = &rec.tls()[0];
+        assert_eq!(st.alpn.as_deref(), Some("http/1.1"));
+        assert_eq!(st.server_name, None);
+        let preqs = proxy.requests();
+        assert_eq!(preqs.len(), 1);
+        assert_eq!(preqs[0].line, format!("CONNECT {origin} HTTP/1.1"));
+        assert!(preqs[0].headers.get("proxy-authorization").is_some());
+        assert_eq!(srv.requests()[0].target, "/in");
+        assert!(srv.requests()[0].tls);
+        assert_eq!(info.remote_addr, pa);
+        assert!(info.tls.is_some());
+        // Reuse of the tunnelled connection.
+        let (r2, rec2) = get(&c, &srv.url("/in")).await;
+        assert_eq!(r2.unwrap().0, 200);
+        assert!(rec2
+            .events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert_eq!(rec2.events()[0], format!("get_conn {pa}"));
+        assert_eq!(proxy.tunnels_opened(), 1);
+    })
+    .await;
+}
+
+/// Scenario (d) with the default client (HTTP/2 enabled) and an origin that only speaks
+/// http/1.1: Go's first GetConn comes from the h1 path and names the proxy.
+#[tokio::test]
+async fn connect_tunnel_default_client_h1_origin_get_conn_is_proxy() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[b"http/1.1"]))
+            .start()
+            .await
+            .unwrap();
+        let proxy = Proxy::start(ProxyConfig::default()).await.unwrap();
+        let c = builder_trusting(&ca).proxy(&proxy.url()).build().unwrap();
+        let (res, rec) = get(&c, &srv.url("/")).await;
+        assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
+        assert_eq!(rec.count("tls_done nil"), 1);
+        assert!(rec.pos("tls_start").unwrap() > rec.pos("connect_done").unwrap());
+        assert_eq!(
+            rec.events()[0],
+            format!("get_conn {}", proxy.addr()),
+            "Go: GetConn(proxy host:port) for https through CONNECT\n  {}",
+            rec.dump()
+        );
+    })
+    .await;
+}
+
+/// Scenario (d) with h2 in the tunnel: first GetConn names the proxy (Go's h1 path fires it),
+/// later ones the target (Go's h2 pool); one TLS pair after the CONNECT.
+#[tokio::test]
+async fn connect_tunnel_h2_get_conn_proxy_then_target() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[b"h2", b"http/1.1"]))
+            .start()
+            .await
+            .unwrap();
+        let proxy = Proxy::start(ProxyConfig::default()).await.unwrap();
+        let c = builder_trusting(&ca).proxy(&proxy.url()).build().unwrap();
+        let (res, rec) = get(&c, &srv.url("/")).await;
+        assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
+        let pa = proxy.addr();
+        let origin = format!("127.0.0.1:{}", srv.port());
+        // Everything but the get_conn value.
+        assert_eq!(
+            rec.go_names(),
+            strs(&[
+                "get_conn",
+                "connect_start",
+                "connect_done",
+                "tls_start",
+                "tls_done",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wrote_request",
+                "first_byte",
+            ]),
+            "{}",
+            rec.dump()
+        );
+        assert_eq!(rec.events()[1], format!("connect_start {pa}"));
+        assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some("h2"));
+        assert_eq!(
+            rec.fields()[0],
+            (":authority".to_string(), vec![origin.clone()])
+        );
+        assert_eq!(rec.got_conns()[0].conn.protocol, Protocol::Http2);
+        let (r2, rec2) = get(&c, &srv.url("/")).await;
+        assert_eq!(r2.unwrap().0, 200);
+        assert_eq!(
+            rec2.events()[0],
+            format!("get_conn {origin}"),
+            "{}",
+            rec2.dump()
+        );
+        assert!(rec2
+            .events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert_eq!(proxy.tunnels_opened(), 1);
+        // Go parity, checked last: the first GetConn is the proxy's address.
+        assert_eq!(
+            rec.events()[0],
+            format!("get_conn {pa}"),
+            "Go: first GetConn(proxy) from the h1 path\n  {}",
+            rec.dump()
+        );
+    })
+    .await;
+}
+
+/// Scenario (d) point 7: CONNECT refused; no TLS hooks, no GotConn.
+#[tokio::test]
+async fn connect_refused_407_is_proxy_error() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[]))
+            .start()
+            .await
+            .unwrap();
+        let proxy = Proxy::start(ProxyConfig {
+            auth: auth("user", "pass"),
+            ..ProxyConfig::default()
+        })
+        .await
+        .unwrap();
+        let c = builder_trusting(&ca).proxy(&proxy.url()).build().unwrap();
+        let (res, rec) = get(&c, &srv.url("/")).await;
+        let err = res.expect_err("407");
+        assert!(err.is_proxy(), "{err:?}");
+        assert_eq!(err.proxy_status().map(|s| s.as_u16()), Some(407), "{err:?}");
+        assert_eq!(
+            rec.go_names(),
+            strs(&["get_conn", "connect_start", "connect_done"]),
+            "{}",
+            rec.dump()
+        );
+        assert_eq!(rec.count("connect_done"), 1);
+        assert_eq!(rec.count("connect_done 127.0.0.1"), 1);
+        assert_eq!(rec.count("tls_"), 0);
+        assert_eq!(rec.count("got_conn"), 0);
+        assert_eq!(srv.connections_accepted(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connect_refused_403_status() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[]))
+            .start()
+            .await
+            .unwrap();
+        let proxy = Proxy::start(ProxyConfig {
+            connect_status: Some(403),
+            ..ProxyConfig::default()
+        })
+        .await
+        .unwrap();
+        let c = builder_trusting(&ca)
+            .proxy(&proxy.url())
+            .http1_only()
+            .build()
+            .unwrap();
+        let (res, rec) = get(&c, &srv.url("/")).await;
+        let err = res.expect_err("403");
+        assert!(err.is_proxy() && err.is_connect(), "{err:?}");
+        assert_eq!(err.proxy_status().map(|s| s.as_u16()), Some(403));
+        assert_eq!(
+            rec.count("tls_") + rec.count("got_conn"),
+            0,
+            "{}",
+            rec.dump()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn socks5_http_no_auth() {
+    bounded(async {
+        let srv = Server::hello().start().await.unwrap();
+        let socks = Socks5Proxy::start(None).await.unwrap();
+        let c = plain_client(&socks.url());
+        let (res, rec) = get(&c, &srv.url("/s")).await;
+        assert_eq!(res.expect("GET via socks5").0, 200, "{}", rec.dump());
+        let sa = socks.addr();
+        assert_eq!(
+            rec.go_names(),
+            strs(&[
+                "get_conn",
+                "connect_start",
+                "connect_done",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wrote_request",
+                "first_byte",
+                "put_idle_conn",
+            ]),
+            "{}",
+            rec.dump()
+        );
+        assert_eq!(rec.events()[0], format!("get_conn {sa}"));
+        assert_eq!(rec.events()[1], format!("connect_start {sa}"));
+        let origin = format!("127.0.0.1:{}", srv.port());
+        assert_eq!(socks.targets(), vec![origin.clone()]);
+        assert_eq!(socks.requests()[0].address_type, 1);
+        assert_eq!(socks.requests()[0].username, None);
+        assert_eq!(srv.requests()[0].target, "/s", "origin-form through SOCKS");
+        assert_eq!(rec.fields()[0].1, vec![origin]);
+        // Reuse.
+        let (r2, rec2) = get(&c, &srv.url("/s")).await;
+        assert_eq!(r2.unwrap().0, 200);
+        assert!(rec2
+            .events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert_eq!(socks.connections_accepted(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn socks5_https_with_username_password() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[b"h2", b"http/1.1"]))
+            .start()
+            .await
+            .unwrap();
+        let socks = Socks5Proxy::start(auth("u", "p")).await.unwrap();
+        let url = format!("socks5://u:p@{}", socks.addr());
+        let c = builder_trusting(&ca).proxy(&url).build().unwrap();
+        let (res, rec) = get(&c, &srv.url("/")).await;
+        assert_eq!(res.expect("GET via socks5 auth").0, 200, "{}", rec.dump());
+        assert_eq!(socks.requests()[0].username.as_deref(), Some("u"));
+        assert_eq!(socks.requests()[0].reply, 0);
+        assert_eq!(rec.count("tls_done nil"), 1);
+        assert!(rec.pos("tls_start").unwrap() > rec.pos("connect_done").unwrap());
+        assert_eq!(rec.events()[1], format!("connect_start {}", socks.addr()));
+        assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some("h2"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn socks5_wrong_password_fails() {
+    bounded(async {
+        let srv = Server::hello().start().await.unwrap();
+        let socks = Socks5Proxy::start(auth("u", "p")).await.unwrap();
+        let c = plain_client(&format!("socks5://u:wrong@{}", socks.addr()));
+        let (res, rec) = get(&c, &srv.url("/")).await;
+        let err = res.expect_err("bad credentials");
+        assert!(err.is_proxy(), "{err:?}");
+        assert_eq!(rec.count("got_conn"), 0, "{}", rec.dump());
+        assert_eq!(srv.connections_accepted(), 0);
+    })
+    .await;
+}
+
+/// `socks5://` with a name: the client resolves it (DNS hooks after the proxy connect; Go has
+/// no such mode, its socks5 behaves like socks5h) and sends the IP to the proxy.
+#[tokio::test]
+async fn socks5_client_resolves_name() {
+    bounded(async {
+        let srv = Server::hello().start().await.unwrap();
+        let socks = Socks5Proxy::start(None).await.unwrap();
+        let c = Client::builder()
+            .proxy(&socks.url())
+            .resolver(HostsResolver::from_contents("127.0.0.1 origin.test\n"))
+            .build()
+            .unwrap();
+        let url = format!("http://origin.test:{}/", srv.port());
+        let (res, rec) = get(&c, &url).await;
+        assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
+        assert_eq!(socks.targets(), vec![format!("127.0.0.1:{}", srv.port())]);
+        assert_eq!(socks.requests()[0].address_type, 1);
+        assert_eq!(rec.count("dns_start origin.test"), 1, "{}", rec.dump());
+        assert!(rec.pos("dns_start").unwrap() > rec.pos("connect_done").unwrap());
+        assert_eq!(
+            rec.fields()[0].1,
+            vec![format!("origin.test:{}", srv.port())]
+        );
+    })
+    .await;
+}
+
+/// `socks5h://`: the proxy resolves the name; the client does no DNS at all.
+#[tokio::test]
+async fn socks5h_sends_domain_name() {
+    bounded(async {
+        let srv = Server::hello().start().await.unwrap();
+        let socks = Socks5Proxy::start(None).await.unwrap();
+        // A resolver that knows nothing: any lookup of the target would fail.
+        let c = Client::builder()
+            .proxy(&socks.url_h())
+            .resolver(HostsResolver::from_contents(""))
+            .build()
+            .unwrap();
+        let url = format!("http://localhost:{}/h", srv.port());
+        let (res, rec) = get(&c, &url).await;
+        assert_eq!(res.expect("GET via socks5h").0, 200, "{}", rec.dump());
+        assert_eq!(socks.targets(), vec![format!("localhost:{}", srv.port())]);
+        assert_eq!(socks.requests()[0].address_type, 3);
+        assert_eq!(rec.count("dns_"), 0, "{}", rec.dump());
+        assert_eq!(rec.events()[0], format!("get_conn {}", socks.addr()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn socks5h_with_auth_https() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[]))
+            .dual_stack(true)
+            .start()
+            .await
+            .unwrap();
+        let socks = Socks5Proxy::start(auth("name", "secret")).await.unwrap();
+        let c = builder_trusting(&ca)
+            .proxy(&format!("socks5h://name:secret@{}", socks.addr()))
+            .build()
+            .unwrap();
+        let (res, rec) = get(&c, &srv.url_localhost("/")).await;
+        assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
+        assert_eq!(socks.requests()[0].username.as_deref(), Some("name"));
+        assert_eq!(socks.requests()[0].address_type, 3);
+        assert_eq!(rec.tls()[0].0.server_name.as_deref(), Some("localhost"));
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTPS proxy: the peers' HTTP proxy behind a TLS front.
+// ---------------------------------------------------------------------------------------------
+
+struct TlsFront {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn tls_front(ca: &TestCa, backend: SocketAddr) -> TlsFront {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(ca.server_config(&[b"http/1.1"]));
+    let task = tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let hs = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(s));
+                let Ok(Ok(mut tls)) = hs.await else { return };
+                let Ok(mut up) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+            });
+        }
+    });
+    TlsFront { addr, task }
+}
+
+/// Go's `dialConn` with an https proxy and an https target: a TLS pair to the proxy before the
+/// CONNECT, a second pair to the target after it.
+#[tokio::test]
+async fn https_proxy_https_target_two_tls_pairs() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[b"http/1.1"]))
+            .start()
+            .await
+            .unwrap();
+        let proxy = Proxy::start(ProxyConfig::default()).await.unwrap();
+        let front = tls_front(&ca, proxy.addr()).await;
+        let c = builder_trusting(&ca)
+            .proxy(&format!("https://{}", front.addr))
+            .http1_only()
+            .build()
+            .unwrap();
+        let (res, rec) = get(&c, &srv.url("/")).await;
+        assert_eq!(res.expect("GET via https proxy").0, 200, "{}", rec.dump());
+        assert_eq!(
+            rec.go_names(),
+            strs(&[
+                "get_conn",
+                "connect_start",
+                "connect_done",
+                "tls_start",
+                "tls_done",
+                "tls_start",
+                "tls_done",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wrote_request",
+                "first_byte",
+                "put_idle_conn",
+            ]),
+            "{}",
+            rec.dump()
+        );
+        assert_eq!(rec.events()[0], format!("get_conn {}", front.addr));
+        assert_eq!(proxy.tunnels_opened(), 1);
+        assert_eq!(rec.tls().len(), 2);
+        assert!(rec.got_conns()[0].conn.tls.is_some());
+        assert_eq!(rec.fields()[0].1, vec![format!("127.0.0.1:{}", srv.port())]);
+    })
+    .await;
+}
+
+/// An http target via an https proxy: one TLS pair (to the proxy), absolute-form inside.
+#[tokio::test]
+async fn https_proxy_http_target_one_tls_pair() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello().start().await.unwrap();
+        let proxy = Proxy::start(ProxyConfig::default()).await.unwrap();
+        let front = tls_front(&ca, proxy.addr()).await;
+        let c = builder_trusting(&ca)
+            .proxy(&format!("https://{}", front.addr))
+            .build()
+            .unwrap();
+        let (res, rec) = get(&c, &srv.url("/p")).await;
+        assert_eq!(res.expect("GET via https proxy").0, 200, "{}", rec.dump());
+        assert_eq!(
+            rec.go_names(),
+            strs(&[
+                "get_conn",
+                "connect_start",
+                "connect_done",
+                "tls_start",
+                "tls_done",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wrote_request",
+                "first_byte",
+                "put_idle_conn",
+            ]),
+            "{}",
+            rec.dump()
+        );
+        assert_eq!(
+            proxy.requests_seen(),
+            vec![format!("GET http://127.0.0.1:{}/p HTTP/1.1", srv.port())]
+        );
+        assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some("http/1.1"));
+    })
+    .await;
+}
