@@ -20,13 +20,13 @@ use crate::error::{msg, Error, Kind, TimeoutKind};
 use crate::h1::conn::H1Conn;
 use crate::h1::round_trip::{round_trip, AttemptError, H1Request, Progress};
 use crate::incoming::Incoming;
-use crate::pool::{close_conn, Pool, PoolConfig};
+use crate::pool::{close_conn, Handoff, Pool, PoolConfig, SlotRequest};
 use crate::redirect;
 use crate::route::{PoolKey, ProxyTarget, Route, Scheme};
 use crate::trace::{
-    ClientTrace, CloseReason, ConnInfo, GotConnInfo, NewConnInfo, NewConnReason, Protocol,
-    RedirectInfo, RequestDoneInfo, RequestStartInfo, ResponseHeadersInfo, RetryInfo, RetryReason,
-    Tracer,
+    ClientTrace, CloseReason, ConnInfo, GotConnInfo, NewConnInfo, NewConnReason, PoolWaitDoneInfo,
+    PoolWaitStartInfo, Protocol, RedirectInfo, RequestDoneInfo, RequestStartInfo,
+    ResponseHeadersInfo, RetryInfo, RetryReason, Tracer,
 };
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
@@ -117,6 +117,7 @@ pub struct ClientBuilder {
     max_idle_per_host: usize,
     max_idle: usize,
     idle_timeout: Option<Duration>,
+    max_conns_per_host: Option<usize>,
     connect_timeout: Option<Duration>,
     tls_handshake_timeout: Option<Duration>,
     response_header_timeout: Option<Duration>,
@@ -147,6 +148,7 @@ impl Default for ClientBuilder {
             max_idle_per_host: 32,
             max_idle: 256,
             idle_timeout: Some(Duration::from_secs(90)),
+            max_conns_per_host: None,
             connect_timeout: Some(Duration::from_secs(30)),
             tls_handshake_timeout: Some(Duration::from_secs(10)),
             response_header_timeout: None,
@@ -190,6 +192,13 @@ impl ClientBuilder {
     /// Idle connections older than this are closed instead of reused (default 90 s).
     pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
         self.idle_timeout = d;
+        self
+    }
+    /// Limit HTTP/1.1 connections per host (dialing, in use and idle; Go's `MaxConnsPerHost`).
+    /// A request beyond it waits for a returned connection or a freed slot, reported by the
+    /// `pool_wait_start` / `pool_wait_done` hooks. Default: no limit.
+    pub fn max_conns_per_host(mut self, n: Option<usize>) -> Self {
+        self.max_conns_per_host = n;
         self
     }
     /// Limit on establishing a TCP connection, all addresses included (default 30 s).
@@ -349,6 +358,7 @@ impl ClientBuilder {
                     max_idle_per_host: self.max_idle_per_host,
                     max_idle: self.max_idle,
                     idle_timeout: self.idle_timeout,
+                    max_conns_per_host: self.max_conns_per_host,
                 }),
                 dialer,
                 h2: crate::h2::H2Pool::default(),
@@ -861,6 +871,47 @@ impl Call<'_> {
         } else {
             NewConnReason::KeepAliveDisabled
         };
+        // Go's queueForDial: at the per-host connection limit, wait for a returned connection
+        // or a freed slot.
+        let slot = match client.pool.request_slot(&key) {
+            SlotRequest::Unlimited => None,
+            SlotRequest::Granted(g) => Some(g),
+            SlotRequest::Wait { rx, open } => {
+                t.pool_wait_start(&PoolWaitStartInfo {
+                    host_port: host_port.to_string(),
+                    open_conns: open,
+                });
+                let started = Instant::now();
+                let got = rx.await;
+                let waited = started.elapsed();
+                match got {
+                    Ok(Handoff::Conn(c)) => {
+                        t.pool_wait_done(&PoolWaitDoneInfo { waited, err: None });
+                        if t.is_active() {
+                            t.got_conn(&GotConnInfo {
+                                conn: (*c.info).clone(),
+                                reused: c.reused,
+                                was_idle: false,
+                                idle_time: Duration::ZERO,
+                            });
+                        }
+                        return Ok(Conn::H1(c));
+                    }
+                    Ok(Handoff::Slot(g)) => {
+                        t.pool_wait_done(&PoolWaitDoneInfo { waited, err: None });
+                        Some(g)
+                    }
+                    Err(_) => {
+                        let err = Error::new(Kind::PoolClosed);
+                        t.pool_wait_done(&PoolWaitDoneInfo {
+                            waited,
+                            err: Some(err.clone()),
+                        });
+                        return Err(err);
+                    }
+                }
+            }
+        };
         t.new_conn(&NewConnInfo {
             host_port: host_port.to_string(),
             reason,
@@ -893,7 +944,11 @@ impl Call<'_> {
                 .dialer
                 .dial(&task_route, alpn, &task_t)
                 .await
-                .map(|d| new_h1_conn(d, task_key, &task_route));
+                .map(|d| {
+                    let mut c = new_h1_conn(d, task_key, &task_route);
+                    c.slot = slot;
+                    c
+                });
             if let Err(Ok(conn)) = tx.send(res) {
                 // Our requester took another connection (or gave up): keep this one.
                 if task_client.cfg.keep_alive {

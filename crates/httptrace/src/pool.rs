@@ -23,6 +23,9 @@ pub(crate) struct PoolConfig {
     pub(crate) max_idle: usize,
     /// Idle connections older than this are closed instead of reused.
     pub(crate) idle_timeout: Option<Duration>,
+    /// Connections (dialing, in use and idle) per key; requests beyond it wait
+    /// (Go's `MaxConnsPerHost`). `None`: no limit.
+    pub(crate) max_conns_per_host: Option<usize>,
 }
 
 #[derive(Clone)]
@@ -39,6 +42,11 @@ struct Shared {
 struct State {
     idle: HashMap<PoolKey, Vec<IdleConn>>,
     waiters: HashMap<PoolKey, VecDeque<oneshot::Sender<H1Conn>>>,
+    /// Requests waiting for a connection slot (at `max_conns_per_host`): they take a returned
+    /// connection or a freed slot, whichever comes first.
+    slot_waiters: HashMap<PoolKey, VecDeque<oneshot::Sender<Handoff>>>,
+    /// Open connections per key, counted only when `max_conns_per_host` is set.
+    open: HashMap<PoolKey, usize>,
     total_idle: usize,
     /// Go's `closeIdle`: set by `close_idle_connections`, cleared by the next checkout.
     close_idle: bool,
@@ -47,6 +55,43 @@ struct State {
 struct IdleConn {
     conn: H1Conn,
     since: Instant,
+}
+
+/// What a request waiting for a slot receives.
+pub(crate) enum Handoff {
+    /// A connection another request returned.
+    Conn(H1Conn),
+    /// Room to dial a new connection.
+    Slot(SlotGuard),
+}
+
+/// One counted connection slot for a key; released (or passed to a waiter) on drop.
+pub(crate) struct SlotGuard {
+    pool: Pool,
+    key: PoolKey,
+    armed: bool,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.armed = false;
+            self.pool.release_slot(&self.key);
+        }
+    }
+}
+
+/// The result of asking for a slot.
+pub(crate) enum SlotRequest {
+    /// No limit configured.
+    Unlimited,
+    /// A slot is ours.
+    Granted(SlotGuard),
+    /// At the limit: wait on this receiver. `open` is the number of connections of the key.
+    Wait {
+        rx: oneshot::Receiver<Handoff>,
+        open: usize,
+    },
 }
 
 /// A connection taken from the idle list.
@@ -148,14 +193,28 @@ impl Pool {
         }
         let key = conn.key.clone();
         let mut evicted = None;
+        let mut late_guards: Vec<SlotGuard> = Vec::new();
         let refused = {
             let mut st = self.lock();
             if st.close_idle {
                 Some((Error::new(Kind::PoolClosed), conn, CloseReason::PoolClosed))
             } else {
-                // Hand it to a request waiting for a dial, if any is still waiting.
+                // Hand it to a request waiting for a slot or for a dial, if any still waits.
                 let mut pending = Some(conn);
-                if let Some(q) = st.waiters.get_mut(&key) {
+                if let Some(q) = st.slot_waiters.get_mut(&key) {
+                    while let Some(tx) = q.pop_front() {
+                        let Some(c) = pending.take() else { break };
+                        match tx.send(Handoff::Conn(c)) {
+                            Ok(()) => break,
+                            Err(Handoff::Conn(c)) => pending = Some(c),
+                            Err(Handoff::Slot(g)) => late_guards.push(g),
+                        }
+                    }
+                    if q.is_empty() {
+                        st.slot_waiters.remove(&key);
+                    }
+                }
+                if let Some(q) = st.waiters.get_mut(&key).filter(|_| pending.is_some()) {
                     while let Some(tx) = q.pop_front() {
                         let Some(c) = pending.take() else { break };
                         match tx.send(c) {
@@ -192,6 +251,7 @@ impl Pool {
                 }
             }
         };
+        drop(late_guards);
         if let Some(c) = evicted {
             close_conn(c, CloseReason::TooManyIdle, &Tracer::none());
         }
@@ -228,6 +288,74 @@ impl Pool {
         };
         for c in drained {
             close_conn(c, CloseReason::PoolClosed, &Tracer::none());
+        }
+    }
+
+    /// Ask for a connection slot for `key` (Go's `queueForDial` with `MaxConnsPerHost`).
+    pub(crate) fn request_slot(&self, key: &PoolKey) -> SlotRequest {
+        let Some(max) = self.shared.cfg.max_conns_per_host else {
+            return SlotRequest::Unlimited;
+        };
+        let mut st = self.lock();
+        let open = st.open.entry(key.clone()).or_insert(0);
+        if *open < max.max(1) {
+            *open += 1;
+            drop(st);
+            return SlotRequest::Granted(SlotGuard {
+                pool: self.clone(),
+                key: key.clone(),
+                armed: true,
+            });
+        }
+        let open = *open;
+        let (tx, rx) = oneshot::channel();
+        st.slot_waiters
+            .entry(key.clone())
+            .or_default()
+            .push_back(tx);
+        SlotRequest::Wait { rx, open }
+    }
+
+    /// A counted connection closed (or its dial failed): pass the slot to a waiter, or free it.
+    fn release_slot(&self, key: &PoolKey) {
+        let mut returned = Vec::new();
+        {
+            let mut st = self.lock();
+            let mut passed = false;
+            if let Some(q) = st.slot_waiters.get_mut(key) {
+                while let Some(tx) = q.pop_front() {
+                    let g = SlotGuard {
+                        pool: self.clone(),
+                        key: key.clone(),
+                        armed: true,
+                    };
+                    match tx.send(Handoff::Slot(g)) {
+                        Ok(()) => {
+                            passed = true;
+                            break;
+                        }
+                        // The waiter is gone: take the guard back without running its Drop
+                        // under our lock.
+                        Err(h) => returned.push(h),
+                    }
+                }
+                if q.is_empty() {
+                    st.slot_waiters.remove(key);
+                }
+            }
+            if !passed {
+                if let Some(n) = st.open.get_mut(key) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        st.open.remove(key);
+                    }
+                }
+            }
+        }
+        for h in returned {
+            if let Handoff::Slot(mut g) = h {
+                g.armed = false;
+            }
         }
     }
 

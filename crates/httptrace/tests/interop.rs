@@ -247,6 +247,7 @@ http {{
         listen 127.0.0.1:{tls} ssl http2;
         ssl_certificate {d}/cert.pem;
         ssl_certificate_key {d}/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
         root {d}/www;
         location /upload {{ client_max_body_size 10m; return 200 "ok"; }}
     }}
@@ -319,12 +320,16 @@ async fn nginx_plain_get_and_keepalive_reuse() {
         let (r2, rec2) = get(&c, &ng.url("/hello.txt")).await;
         assert_eq!(r2.unwrap().1, HELLO);
         assert_eq!(rec2.go_names(), strs(H1_REUSED), "{}", rec2.dump());
-        assert!(rec2.events().contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert!(rec2
+            .events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()));
         assert_eq!(rec1.got_conns()[0].conn.id, rec2.got_conns()[0].conn.id);
         // A 404 from nginx keeps the connection too.
         let (r3, rec3) = get(&c, &ng.url("/missing")).await;
         assert_eq!(r3.unwrap().0, 404);
-        assert!(rec3.events().contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert!(rec3
+            .events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()));
     })
     .await;
 }
@@ -366,7 +371,9 @@ async fn nginx_https_http1_with_reuse() {
         let (r2, rec2) = get(&c, &ng.https("/hello.txt")).await;
         assert_eq!(r2.unwrap().1, HELLO);
         assert_eq!(rec2.go_names(), strs(H1_REUSED), "{}", rec2.dump());
-        assert!(rec2.events().contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert!(rec2
+            .events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()));
         // Larger body over TLS.
         let resp = c.get(&ng.https("/big.bin")).send().await.unwrap();
         assert_eq!(resp.into_body().drain().await.unwrap(), 2 * 1024 * 1024);
@@ -417,11 +424,20 @@ async fn nginx_https_h2_sequential_and_concurrent() {
         assert_eq!(r2.unwrap().1, HELLO);
         assert_eq!(
             rec2.go_names(),
-            strs(&["get_conn", "got_conn", "fields", "wrote_headers", "wrote_request", "first_byte"]),
+            strs(&[
+                "get_conn",
+                "got_conn",
+                "fields",
+                "wrote_headers",
+                "wrote_request",
+                "first_byte"
+            ]),
             "{}",
             rec2.dump()
         );
-        assert!(rec2.events().contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert!(rec2
+            .events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()));
         assert_eq!(rec2.got_conns()[0].conn.id, conn_id);
 
         let mut tasks = Vec::new();
@@ -473,10 +489,16 @@ async fn nginx_expect_100_continue_h1() {
                 .unwrap_or_else(|e| panic!("{e:?}\n{}", ng.logs()));
             let status = resp.status().as_u16();
             let body = resp.into_body().bytes().await.unwrap();
-            println!("nginx expect round {round}: status {status}\n  {}", rec.dump());
+            println!(
+                "nginx expect round {round}: status {status}\n  {}",
+                rec.dump()
+            );
             assert_eq!(status, 200);
             assert_eq!(&body[..], b"ok");
-            assert!(started.elapsed() < Duration::from_secs(4), "waited for the timer");
+            assert!(
+                started.elapsed() < Duration::from_secs(4),
+                "waited for the timer"
+            );
             let ev = rec.events();
             let w = rec.pos("wait_100_continue").expect("wait_100_continue");
             assert!(rec.pos("wrote_headers").unwrap() < w);
@@ -484,7 +506,11 @@ async fn nginx_expect_100_continue_h1() {
             assert_eq!(rec.count("wrote_request"), 1);
             if let Some(g) = rec.pos("got_100_continue") {
                 assert!(g > w);
-                assert_eq!(ev[g + 1], "got_1xx 100", "h1: got_100_continue before got_1xx");
+                assert_eq!(
+                    ev[g + 1],
+                    "got_1xx 100",
+                    "h1: got_100_continue before got_1xx"
+                );
                 assert!(rec.pos("first_byte").unwrap() < g);
                 assert!(rec.pos("wrote_request").unwrap() > g, "body after the 100");
             } else {
@@ -534,7 +560,11 @@ async fn nginx_expect_100_continue_h2() {
         let w = rec.pos("wait_100_continue").expect("wait_100_continue");
         assert!(rec.pos("wrote_headers").unwrap() < w);
         if let Some(g) = rec.pos("got_100_continue") {
-            assert_eq!(rec.events()[g - 1], "got_1xx 100", "h2: got_1xx before got_100");
+            assert_eq!(
+                rec.events()[g - 1],
+                "got_1xx 100",
+                "h2: got_1xx before got_100"
+            );
         } else {
             assert_eq!(rec.count("got_1xx"), 0);
         }
@@ -589,7 +619,9 @@ async fn tinyproxy(connect_port: u16) -> Tinyproxy {
 
 #[tokio::test]
 async fn tinyproxy_forward_http_to_nginx() {
-    if !have("tinyproxy_forward_http_to_nginx", TINYPROXY) || !have("tinyproxy_forward_http_to_nginx", NGINX) {
+    if !have("tinyproxy_forward_http_to_nginx", TINYPROXY)
+        || !have("tinyproxy_forward_http_to_nginx", NGINX)
+    {
         return;
     }
     bounded(async {
@@ -604,21 +636,32 @@ async fn tinyproxy_forward_http_to_nginx() {
         assert_eq!(ev[0], format!("get_conn {}", tp.addr()));
         assert_eq!(ev[1], format!("connect_start {}", tp.addr()));
         assert_eq!(rec.count("tls_"), 0);
-        assert_eq!(rec.fields()[0], ("Host".to_string(), vec![format!("127.0.0.1:{}", ng.plain)]));
+        assert_eq!(
+            rec.fields()[0],
+            ("Host".to_string(), vec![format!("127.0.0.1:{}", ng.plain)])
+        );
         assert!(rec.got_conns()[0].conn.proxy.is_some());
         // nginx logged an origin-form request that came through the proxy.
         let access = std::fs::read_to_string(ng.dir.file("access.log")).unwrap_or_default();
-        assert!(access.contains("GET /hello.txt HTTP/1."), "access log:\n{access}");
+        assert!(
+            access.contains("GET /hello.txt HTTP/1."),
+            "access log:\n{access}"
+        );
         // A second request works whether or not tinyproxy kept the connection.
         let (r2, rec2) = get(&c, &ng.url("/hello.txt")).await;
-        assert_eq!(r2.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec2.dump())).1, HELLO);
+        assert_eq!(
+            r2.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec2.dump())).1,
+            HELLO
+        );
     })
     .await;
 }
 
 #[tokio::test]
 async fn tinyproxy_connect_https_to_nginx() {
-    if !have("tinyproxy_connect_https_to_nginx", TINYPROXY) || !have("tinyproxy_connect_https_to_nginx", NGINX) {
+    if !have("tinyproxy_connect_https_to_nginx", TINYPROXY)
+        || !have("tinyproxy_connect_https_to_nginx", NGINX)
+    {
         return;
     }
     bounded(async {
@@ -653,19 +696,34 @@ async fn tinyproxy_connect_https_to_nginx() {
         assert_eq!(rec.fields()[0].1, vec![format!("127.0.0.1:{}", ng.tls)]);
         let (r2, rec2) = get(&c, &ng.https("/hello.txt")).await;
         assert_eq!(r2.unwrap().1, HELLO);
-        assert!(rec2.events().contains(&"got_conn reused=true was_idle=true".to_string()), "{}", rec2.dump());
+        assert!(
+            rec2.events()
+                .contains(&"got_conn reused=true was_idle=true".to_string()),
+            "{}",
+            rec2.dump()
+        );
 
         // HTTP/2 in the tunnel (default client).
         let c2 = ng.client().proxy(&tp.url()).build().unwrap();
         let rec3 = Rec::new();
-        let resp = c2.get(&ng.https("/hello.txt")).trace(rec3.trace()).send().await.unwrap();
+        let resp = c2
+            .get(&ng.https("/hello.txt"))
+            .trace(rec3.trace())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.version(), Version::HTTP_2);
         assert_eq!(&resp.into_body().bytes().await.unwrap()[..], HELLO);
         assert_eq!(rec3.tls()[0].0.alpn.as_deref(), Some("h2"));
         assert!(rec3.pos("tls_start").unwrap() > rec3.pos("connect_done").unwrap());
         assert_eq!(rec3.events()[1], format!("connect_start {}", tp.addr()));
         assert_eq!(rec3.field_names()[0], ":authority");
-        assert_eq!(rec3.events()[0], format!("get_conn {}", tp.addr()), "{}", rec3.dump());
+        assert_eq!(
+            rec3.events()[0],
+            format!("get_conn {}", tp.addr()),
+            "{}",
+            rec3.dump()
+        );
     })
     .await;
 }
@@ -678,7 +736,10 @@ async fn microsocks(auth: Option<(&str, &str)>) -> (Proc, u16, TempDir) {
     let dir = TempDir::new("microsocks");
     let (proc, ports) = start_with_ports("microsocks", dir.path(), 1, |p| {
         let mut cmd = Command::new(MICROSOCKS);
-        cmd.arg("-i").arg("127.0.0.1").arg("-p").arg(p[0].to_string());
+        cmd.arg("-i")
+            .arg("127.0.0.1")
+            .arg("-p")
+            .arg(p[0].to_string());
         if let Some((u, pw)) = auth {
             cmd.arg("-u").arg(u).arg("-P").arg(pw);
         }
@@ -692,34 +753,60 @@ async fn socks_round(ng: &Nginx, proxy_url: &str, socks_port: u16) {
     // http via socks5
     let c = Client::builder().proxy(proxy_url).build().unwrap();
     let (r, rec) = get(&c, &ng.url("/hello.txt")).await;
-    assert_eq!(r.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump())).1, HELLO);
+    assert_eq!(
+        r.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump())).1,
+        HELLO
+    );
     assert_eq!(rec.events()[0], format!("get_conn 127.0.0.1:{socks_port}"));
-    assert_eq!(rec.events()[1], format!("connect_start 127.0.0.1:{socks_port}"));
+    assert_eq!(
+        rec.events()[1],
+        format!("connect_start 127.0.0.1:{socks_port}")
+    );
     assert_eq!(rec.fields()[0].1, vec![format!("127.0.0.1:{}", ng.plain)]);
     let (r, rec) = get(&c, &ng.url("/hello.txt")).await;
     assert_eq!(r.unwrap().1, HELLO);
-    assert!(rec.events().contains(&"got_conn reused=true was_idle=true".to_string()), "{}", rec.dump());
+    assert!(
+        rec.events()
+            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        "{}",
+        rec.dump()
+    );
 
     // https (h2 and http/1.1) via socks5
     for h1 in [false, true] {
         let b = ng.client().proxy(proxy_url);
         let c = if h1 { b.http1_only() } else { b }.build().unwrap();
         let (r, rec) = get(&c, &ng.https("/hello.txt")).await;
-        assert_eq!(r.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump())).1, HELLO);
+        assert_eq!(
+            r.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump())).1,
+            HELLO
+        );
         assert_eq!(
             rec.go_names()[..6],
-            strs(&["get_conn", "connect_start", "connect_done", "tls_start", "tls_done", "got_conn"])[..],
+            strs(&[
+                "get_conn",
+                "connect_start",
+                "connect_done",
+                "tls_start",
+                "tls_done",
+                "got_conn"
+            ])[..],
             "{}",
             rec.dump()
         );
         assert_eq!(rec.events()[0], format!("get_conn 127.0.0.1:{socks_port}"));
-        assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some(if h1 { "http/1.1" } else { "h2" }));
+        assert_eq!(
+            rec.tls()[0].0.alpn.as_deref(),
+            Some(if h1 { "http/1.1" } else { "h2" })
+        );
     }
 }
 
 #[tokio::test]
 async fn microsocks_http_and_https_to_nginx() {
-    if !have("microsocks_http_and_https_to_nginx", MICROSOCKS) || !have("microsocks_http_and_https_to_nginx", NGINX) {
+    if !have("microsocks_http_and_https_to_nginx", MICROSOCKS)
+        || !have("microsocks_http_and_https_to_nginx", NGINX)
+    {
         return;
     }
     bounded(async {

@@ -29,6 +29,8 @@ pub(crate) struct H1Conn {
     pub(crate) reused: bool,
     /// Set when the connection can no longer carry a request (I/O error, framing problem).
     pub(crate) broken: bool,
+    /// Its slot under `max_conns_per_host`, released when the connection is dropped.
+    pub(crate) slot: Option<crate::pool::SlotGuard>,
 }
 
 /// What a quick, non-blocking look at an idle connection found.
@@ -52,6 +54,7 @@ impl H1Conn {
             key,
             reused: false,
             broken: false,
+            slot: None,
         }
     }
 
