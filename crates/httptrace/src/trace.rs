@@ -353,13 +353,15 @@ impl ClientTrace {
 
     setter!(
         /// `request_start(info)`: a call to the client begins (attempt 0, hop 0), or one of its
-        /// redirect hops or retried attempts begins. Fires before `get_conn`.
+        /// redirect hops or retried attempts begins. Fires before `get_conn`, the same way for
+        /// HTTP/1.1 and HTTP/2, on the task awaiting the response.
         on_request_start, request_start, Fn(&RequestStartInfo)
     );
     setter!(
         /// `request_done(info)`: the whole call ended: with the final status once the response
-        /// headers of the last hop arrived, or with the error that ended it. It does not wait
-        /// for the body (see `response_body_done`).
+        /// headers of the last hop arrived, or with the error that ended it (a whole-request
+        /// timeout included). It does not wait for the body (see `response_body_done`). Same for
+        /// HTTP/1.1 and HTTP/2.
         on_request_done, request_done, Fn(&RequestDoneInfo)
     );
     setter!(
@@ -375,32 +377,41 @@ impl ClientTrace {
         on_redirect, redirect, Fn(&RedirectInfo)
     );
     setter!(
-        /// `got_response_headers(info)`: the final (non-1xx) response head of an attempt was
-        /// parsed (HTTP/1.1) or received (HTTP/2).
+        /// `got_response_headers(info)`: the final (non-1xx) response head of an attempt
+        /// arrived: HTTP/1.1 once the status line and header block are parsed (after any 1xx),
+        /// HTTP/2 once the final HEADERS frame is decoded. Fires before `request_done`.
         on_got_response_headers, got_response_headers, Fn(&ResponseHeadersInfo)
     );
     setter!(
         /// `response_body_done(info)`: the response body ended: read to its end, failed, or was
-        /// dropped early; `conn_outcome` says what became of the connection.
+        /// dropped early; `conn_outcome` says what became of the connection. HTTP/1.1: after
+        /// `put_idle_conn` (or the close), `Pooled` or `Closed`; for a response without a body,
+        /// before the response is returned. HTTP/2: when the stream's END_STREAM (and trailers)
+        /// arrived or the stream failed, always `Http2Stream`.
         on_response_body_done, response_body_done, Fn(&BodyDoneInfo)
     );
     setter!(
-        /// `conn_closed(info)`: a connection this request used or found in the pool was closed,
-        /// with the reason.
+        /// `conn_closed(info)`: an HTTP/1.1 connection this request used, or found unusable in
+        /// the idle pool, was closed, with the reason. HTTP/2 connections are shared by many
+        /// requests and are not reported here.
         on_conn_closed, conn_closed, Fn(&ConnClosedInfo)
     );
     setter!(
         /// `pool_wait_start(info)`: the request must wait for a connection slot because the
-        /// host is at `max_conns_per_host`.
+        /// host is at `max_conns_per_host` (HTTP/1.1 connections; HTTP/2 multiplexes instead).
+        /// Fires after `get_conn` found no idle connection.
         on_pool_wait_start, pool_wait_start, Fn(&PoolWaitStartInfo)
     );
     setter!(
-        /// `pool_wait_done(info)`: the wait begun by `pool_wait_start` ended.
+        /// `pool_wait_done(info)`: the wait begun by `pool_wait_start` ended: a connection was
+        /// handed over (then `got_conn` follows with `reused = true, was_idle = false`) or a
+        /// slot freed (then the dial begins), or the wait failed.
         on_pool_wait_done, pool_wait_done, Fn(&PoolWaitDoneInfo)
     );
     setter!(
         /// `new_conn(info)`: no pooled connection could serve the request and a new one is being
-        /// dialed; `info.reason` says why. Fires after `get_conn`, before `dns_start`.
+        /// dialed; `info.reason` says why. Fires after `get_conn` (and any pool wait), before
+        /// `dns_start`. HTTP/2: only when no shared connection exists for the host.
         on_new_conn, new_conn, Fn(&NewConnInfo)
     );
 
