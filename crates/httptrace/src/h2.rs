@@ -103,18 +103,18 @@ impl H2Pool {
         Some(conn)
     }
 
-    /// A live connection for `key`, if any (no stream accounted yet: call `acquire`).
+    /// A live connection for `key`, if any (no stream accounted yet: call `acquire`). Like
+    /// Go's `CanTakeNewRequest`, a connection that received GOAWAY or failed is never handed
+    /// out: the h2 handle is polled once, without waiting, to learn that.
     pub(crate) fn find(&self, key: &PoolKey) -> Option<H2Conn> {
-        {
-            let mut st = lock(&self.state);
-            let list = st.conns.get_mut(key)?;
-            list.retain(|c| !c.shared.closed.load(Ordering::Acquire));
-            let c = list.first().cloned();
-            if list.is_empty() {
-                st.conns.remove(key);
-            }
-            c
+        let mut st = lock(&self.state);
+        let list = st.conns.get_mut(key)?;
+        list.retain(|c| c.is_usable());
+        let c = list.first().cloned();
+        if list.is_empty() {
+            st.conns.remove(key);
         }
+        c
     }
 
     fn insert(&self, key: &PoolKey, conn: H2Conn) {
@@ -166,6 +166,23 @@ impl H2Conn {
         let mut s = lock(&self.shared.streams);
         s.open = s.open.saturating_sub(1);
         s.last_active = Instant::now();
+    }
+
+    /// Not closed, and the h2 connection accepts new streams (no GOAWAY, no error). A
+    /// connection at its stream limit is still usable: the request waits for a slot.
+    fn is_usable(&self) -> bool {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut send = self.shared.send.clone();
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        match send.poll_ready(&mut cx) {
+            Poll::Ready(Err(_)) => {
+                self.mark_closed();
+                false
+            }
+            _ => true,
+        }
     }
 
     fn mark_closed(&self) {
@@ -394,6 +411,16 @@ pub(crate) async fn round_trip(
             }
         }
     }
+    // ---- open the stream and send HEADERS
+    let expect_continue = cfg.expect_continue_timeout > Duration::ZERO
+        && !body.is_empty()
+        && headers
+            .get_all(http::header::EXPECT)
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let send = conn.shared.send.clone();
+    let mut send = send.ready().await.map_err(|e| classify(e, &conn))?;
+    // Go reports the fields as it HPACK-encodes them, once the stream slot is obtained.
     if t.wants_header_fields() {
         t.wrote_header_field(":authority", HeaderValues::bytes(authority.as_bytes()));
         t.wrote_header_field(":method", HeaderValues::bytes(method.as_str().as_bytes()));
@@ -404,15 +431,6 @@ pub(crate) async fn round_trip(
         }
     }
 
-    // ---- open the stream and send HEADERS
-    let expect_continue = cfg.expect_continue_timeout > Duration::ZERO
-        && !body.is_empty()
-        && headers
-            .get_all(http::header::EXPECT)
-            .iter()
-            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    let send = conn.shared.send.clone();
-    let mut send = send.ready().await.map_err(|e| classify(e, &conn))?;
     let end_of_stream = body.is_empty();
     let (resp_fut, send_stream) = send
         .send_request(req, end_of_stream)

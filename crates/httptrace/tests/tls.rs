@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use httptrace::{Client, ConnInfo, Protocol, TimeoutKind, TlsVersion};
 use httptrace_peers::{Server, TestCa};
-use support::{bounded, builder_trusting, get, strs, Rec};
+use support::{bounded, builder_trusting, get, strs};
 
 /// HTTPS GET to an IP literal, server offering no ALPN: Go's scenario (c) without DNS.
 #[tokio::test]
@@ -315,6 +315,31 @@ async fn second_connection_resumes_session() {
         assert!(st2.resumed, "second handshake should resume: {st2:?}");
         // Go reports the peer chain on resumption too (it is stored in the session).
         assert_eq!(rec2.count("tls_start"), 1);
+    })
+    .await;
+}
+
+/// With resumption off (Go's default client has no session cache), every handshake is full.
+#[tokio::test]
+async fn resumption_can_be_turned_off() {
+    bounded(async {
+        let ca = TestCa::new();
+        let srv = Server::hello()
+            .tls(ca.server_config(&[]))
+            .start()
+            .await
+            .unwrap();
+        let client = builder_trusting(&ca)
+            .keep_alive(false)
+            .tls_session_resumption(false)
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            let (res, rec) = get(&client, &srv.url("/")).await;
+            assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
+            assert!(!rec.tls()[0].0.resumed, "{:?}", rec.tls());
+        }
+        assert_eq!(srv.connections_accepted(), 2);
     })
     .await;
 }
