@@ -94,7 +94,10 @@ fn parse_args() -> Args {
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let flag = flag.trim_start_matches('-').to_string();
-        let mut val = || it.next().unwrap_or_else(|| usage(&format!("--{flag} needs a value")));
+        let mut val = || {
+            it.next()
+                .unwrap_or_else(|| usage(&format!("--{flag} needs a value")))
+        };
         match flag.as_str() {
             "client" => {
                 a.kind = match val().as_str() {
@@ -195,6 +198,7 @@ type HyperClient = hyper_util::client::legacy::Client<
     Empty<Bytes>,
 >;
 
+#[allow(clippy::large_enum_variant)] // one instance, in an Arc
 enum Bench {
     Ht(httptrace::Client),
     Hyper(HyperClient),
@@ -218,12 +222,13 @@ fn tls_config(cacert: Option<&str>, alpn: &[&[u8]]) -> rustls::ClientConfig {
                 .unwrap_or_else(|e| usage(&format!("--cacert {p}: {e}")));
         }
     }
-    let mut cfg =
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("rustls versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("rustls versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     cfg
 }
@@ -239,18 +244,25 @@ fn build(a: &Args, uri: &http::Uri) -> Bench {
             if let Some(p) = &a.cacert {
                 b = b.ca_file(p);
             }
-            b = if a.h2 { b.http2_prior_knowledge() } else { b.http1_only() };
+            b = if a.h2 {
+                b.http2_prior_knowledge()
+            } else {
+                b.http1_only()
+            };
             if a.new_conn {
                 b = b.keep_alive(false);
             }
-            Bench::Ht(b.build().unwrap_or_else(|e| usage(&format!("httptrace client: {e}"))))
+            Bench::Ht(
+                b.build()
+                    .unwrap_or_else(|e| usage(&format!("httptrace client: {e}"))),
+            )
         }
         Kind::Hyper => {
             use hyper_util::client::legacy::connect::HttpConnector;
             let mut http = HttpConnector::new();
             http.enforce_http(false);
             http.set_nodelay(true); // as httptrace, reqwest and Go do
-            // hyper-rustls wants a config without ALPN; enable_http1/2 below sets it.
+                                    // hyper-rustls wants a config without ALPN; enable_http1/2 below sets it.
             let tls = tls_config(a.cacert.as_deref(), &[]);
             let b = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(tls)
@@ -261,12 +273,11 @@ fn build(a: &Args, uri: &http::Uri) -> Bench {
             } else {
                 b.enable_http1().wrap_connector(http)
             };
-            let client = hyper_util::client::legacy::Client::builder(
-                hyper_util::rt::TokioExecutor::new(),
-            )
-            .pool_max_idle_per_host(idle)
-            .http2_only(a.h2)
-            .build(conn);
+            let client =
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .pool_max_idle_per_host(idle)
+                    .http2_only(a.h2)
+                    .build(conn);
             Bench::Hyper(client)
         }
         Kind::Reqwest => {
@@ -275,10 +286,15 @@ fn build(a: &Args, uri: &http::Uri) -> Bench {
                 .no_proxy()
                 .pool_max_idle_per_host(idle)
                 .tls_backend_preconfigured(tls_config(a.cacert.as_deref(), alpn));
-            b = if a.h2 { b.http2_prior_knowledge() } else { b.http1_only() };
+            b = if a.h2 {
+                b.http2_prior_knowledge()
+            } else {
+                b.http1_only()
+            };
             let url = reqwest::Url::parse(&a.url).unwrap_or_else(|e| usage(&e.to_string()));
             Bench::Reqwest(
-                b.build().unwrap_or_else(|e| usage(&format!("reqwest client: {e}"))),
+                b.build()
+                    .unwrap_or_else(|e| usage(&format!("reqwest client: {e}"))),
                 url,
             )
         }
@@ -291,7 +307,11 @@ fn build(a: &Args, uri: &http::Uri) -> Bench {
                 .parse()
                 .unwrap_or_else(|_| usage("raw needs an IP:port URL"));
             let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            let close = if a.new_conn { "Connection: close\r\n" } else { "" };
+            let close = if a.new_conn {
+                "Connection: close\r\n"
+            } else {
+                ""
+            };
             let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{close}\r\n").into_bytes();
             Bench::Raw {
                 addr,
@@ -392,7 +412,11 @@ impl Bench {
                 Ok(n)
             }
             Bench::Reqwest(c, url) => {
-                let mut resp = c.get(url.clone()).send().await.map_err(|e| format!("{e:?}"))?;
+                let mut resp = c
+                    .get(url.clone())
+                    .send()
+                    .await
+                    .map_err(|e| format!("{e:?}"))?;
                 if resp.status() != reqwest::StatusCode::OK {
                     return Err(format!("status {}", resp.status()));
                 }
@@ -448,7 +472,10 @@ async fn raw_one(addr: SocketAddr, req: &[u8], rc: &mut RawConn) -> std::io::Res
             if let Some(p) = find(&head, b"\r\n\r\n") {
                 let h = String::from_utf8_lossy(&head[..p]).to_ascii_lowercase();
                 if !h.starts_with("http/1.1 200 ") {
-                    return Err(Error::other(format!("bad status line: {}", h.lines().next().unwrap_or(""))));
+                    return Err(Error::other(format!(
+                        "bad status line: {}",
+                        h.lines().next().unwrap_or("")
+                    )));
                 }
                 let cl: usize = h
                     .lines()
@@ -637,7 +664,9 @@ async fn run(a: Args) {
 
     // Measured window.
     let stop = Stop {
-        deadline: a.duration.map(|d| Instant::now() + Duration::from_secs_f64(d)),
+        deadline: a
+            .duration
+            .map(|d| Instant::now() + Duration::from_secs_f64(d)),
         budget: a.requests.map(|n| Arc::new(AtomicU64::new(n))),
     };
     let r0 = rusage();

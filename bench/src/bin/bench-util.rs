@@ -20,7 +20,8 @@ fn main() {
             let dir = std::path::PathBuf::from(args.get(1).unwrap_or_else(|| fail("certs DIR")));
             let ca = httptrace_peers::TestCa::new();
             let leaf = ca.leaf_for(&["localhost", "127.0.0.1"]);
-            std::fs::write(dir.join("ca.pem"), ca.ca_pem()).unwrap_or_else(|e| fail(&e.to_string()));
+            std::fs::write(dir.join("ca.pem"), ca.ca_pem())
+                .unwrap_or_else(|e| fail(&e.to_string()));
             std::fs::write(dir.join("leaf.pem"), leaf.cert_pem())
                 .unwrap_or_else(|e| fail(&e.to_string()));
             std::fs::write(dir.join("leaf.key"), leaf.key_pem())
@@ -55,7 +56,10 @@ fn main() {
         }
         Some("gen") => {
             let path = args.get(1).unwrap_or_else(|| fail("gen FILE BYTES"));
-            let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or_else(|| fail("gen FILE BYTES"));
+            let n: usize = args
+                .get(2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| fail("gen FILE BYTES"));
             let pat = b"httptrace-bench\n";
             let data: Vec<u8> = (0..n).map(|i| pat[i % pat.len()]).collect();
             std::fs::write(path, data).unwrap_or_else(|e| fail(&e.to_string()));

@@ -414,7 +414,7 @@ async fn one(ctx: &Ctx, i: usize) -> Outcome {
             out.status = Some(resp.status());
             out.version = Some(resp.version());
             out.headers = Some(resp.headers().clone());
-            out.conn = resp.extensions().get::<ConnInfo>().cloned();
+            out.conn = resp.body().conn_info().cloned();
             let mut body = resp.into_body();
             let mut sink = match open_body_out(&ctx.plan.body_out, i) {
                 Ok(s) => s,

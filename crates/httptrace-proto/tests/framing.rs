@@ -17,7 +17,7 @@ fn head(version: Version, status: u16, headers: &[(&str, &[u8])]) -> ResponseHea
     ResponseHead {
         version,
         status: StatusCode::from_u16(status).unwrap(),
-        reason: String::new(),
+        reason: std::borrow::Cow::Borrowed(""),
         headers: map,
     }
 }

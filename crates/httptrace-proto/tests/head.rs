@@ -46,12 +46,12 @@ fn http_10() {
 fn empty_reason_with_and_without_space() {
     let (head, consumed) = complete(b"HTTP/1.1 200 \r\n\r\n");
     assert_eq!(
-        (head.status.as_u16(), head.reason.as_str(), consumed),
+        (head.status.as_u16(), head.reason.as_ref(), consumed),
         (200, "", 17)
     );
     let (head, consumed) = complete(b"HTTP/1.1 200\r\n\r\n");
     assert_eq!(
-        (head.status.as_u16(), head.reason.as_str(), consumed),
+        (head.status.as_u16(), head.reason.as_ref(), consumed),
         (200, "", 16)
     );
 }
@@ -359,4 +359,50 @@ fn errors_display() {
     );
     let e: Box<dyn std::error::Error> = Box::new(ProtoError::InvalidHeader);
     assert_eq!(e.to_string(), "malformed header field");
+}
+
+/// The zero-copy parser agrees with the copying one, splits exactly the head off the buffer,
+/// and leaves the buffer alone while the head is incomplete.
+#[test]
+fn shared_parser_agrees_with_copying_parser() {
+    use bytes::BytesMut;
+    use httptrace_proto::h1::parse_response_head_bytes;
+    let mut many = String::from("HTTP/1.1 200 OK\r\n");
+    for i in 0..100 {
+        many.push_str(&format!("X-H{i}: v{i}\r\n"));
+    }
+    many.push_str("\r\n");
+    let samples: Vec<String> = vec![
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nServer: t\r\n\r\nhi".into(),
+        "HTTP/1.1 404 Nope\r\nA: 1\r\nA: 2\r\n\r\n".into(),
+        "HTTP/1.0 204\r\n\r\n".into(),
+        "\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\n\r\n".into(),
+        many,
+    ];
+    let limits = Limits::default();
+    for s in samples {
+        let copied = match parse_response_head(s.as_bytes(), &limits).unwrap() {
+            ParseStatus::Complete { head, consumed } => (head, consumed),
+            ParseStatus::Partial => panic!("partial: {s:?}"),
+        };
+        let mut buf = BytesMut::from(s.as_bytes());
+        let shared = parse_response_head_bytes(&mut buf, &limits)
+            .unwrap()
+            .unwrap();
+        assert_eq!(shared, copied.0, "{s:?}");
+        assert_eq!(&buf[..], &s.as_bytes()[copied.1..], "{s:?}");
+        // Incomplete: nothing consumed.
+        let cut = copied.1 - 1;
+        let mut part = BytesMut::from(&s.as_bytes()[..cut]);
+        assert!(parse_response_head_bytes(&mut part, &limits)
+            .unwrap()
+            .is_none());
+        assert_eq!(part.len(), cut);
+    }
+    // Errors match too.
+    let mut bad = BytesMut::from(&b"HTTP/1.1 2OO OK\r\n\r\n"[..]);
+    assert_eq!(
+        parse_response_head_bytes(&mut bad, &limits).unwrap_err(),
+        parse_response_head(b"HTTP/1.1 2OO OK\r\n\r\n", &limits).unwrap_err()
+    );
 }

@@ -1,6 +1,7 @@
 //! The client: configuration, the call loop (redirects, retries, timeouts) and connection
 //! checkout. The exchange on a connection is in `h1::round_trip` (and `h2`).
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -666,14 +667,11 @@ impl Call<'_> {
         }
     }
 
-    fn proxy_for(&self, url: &Uri) -> Result<Option<Arc<ProxyTarget>>, Error> {
+    fn proxy_for(&self, route: &Route) -> Option<Arc<ProxyTarget>> {
         match &self.client.cfg.proxy {
-            ProxyMode::None => Ok(None),
-            ProxyMode::All(p) => Ok(Some(p.clone())),
-            ProxyMode::Env(cfg) => {
-                let r = Route::from_uri(url, None)?;
-                Ok(cfg.proxy_for(r.scheme, &r.host, r.port))
-            }
+            ProxyMode::None => None,
+            ProxyMode::All(p) => Some(p.clone()),
+            ProxyMode::Env(cfg) => cfg.proxy_for(route.scheme, &route.host, route.port),
         }
     }
 
@@ -692,8 +690,8 @@ impl Call<'_> {
             conn_reused: false,
             retry_reason: None,
         };
-        let proxy = self.proxy_for(url).map_err(fail)?;
-        let route = Route::from_uri(url, proxy).map_err(fail)?;
+        let mut route = Route::from_uri(url, None).map_err(fail)?;
+        route.proxy = self.proxy_for(&route);
         let use_h2 = self.wants_h2(&route);
         // Go: a request served by a cached HTTP/2 connection reports the target; one that goes
         // through the dial path reports the first hop (the proxy, if any).
@@ -702,7 +700,10 @@ impl Call<'_> {
         } else {
             None
         };
-        let host_port = if cached_h2.is_some() {
+        // Only hooks read it: not built without a trace.
+        let host_port = if !t.is_active() {
+            String::new()
+        } else if cached_h2.is_some() {
             route.target_host_port()
         } else {
             route.first_hop()
@@ -799,7 +800,6 @@ impl Call<'_> {
                     status: r.head.status,
                     version: r.head.version,
                 });
-                let info = conn.info.clone();
                 let deadline = self.deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
                 let pool = cfg.keep_alive.then(|| self.client.pool.clone());
                 let mut builder = Response::builder()
@@ -818,13 +818,12 @@ impl Call<'_> {
                     deadline,
                     url.clone(),
                 );
-                let mut resp = builder.body(body).map_err(|e| Failed {
+                let resp = builder.body(body).map_err(|e| Failed {
                     err: Error::with(Kind::Protocol, e),
                     progress: Progress::ResponseStarted,
                     conn_reused: was_reused,
                     retry_reason: None,
                 })?;
-                resp.extensions_mut().insert((*info).clone());
                 Ok(resp)
             }
             Err(AttemptError { err, progress }) => {
@@ -1056,7 +1055,7 @@ fn validate(method: &Method, url: &Uri, headers: &HeaderMap) -> Result<(), Error
     Ok(())
 }
 
-fn request_target(url: &Uri, route: &Route) -> String {
+fn request_target<'u>(url: &'u Uri, route: &Route) -> Cow<'u, str> {
     let pq = url.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let pq = if pq.is_empty() { "/" } else { pq };
     if route.uses_forward_proxy() {
@@ -1066,11 +1065,11 @@ fn request_target(url: &Uri, route: &Route) -> String {
         } else {
             bracket(&route.host)
         };
-        format!("{}://{}{}", route.scheme.as_str(), authority, pq)
+        Cow::Owned(format!("{}://{}{}", route.scheme.as_str(), authority, pq))
     } else if pq.starts_with('/') || pq == "*" {
-        pq.to_string()
+        Cow::Borrowed(pq)
     } else {
-        format!("/{pq}")
+        Cow::Owned(format!("/{pq}"))
     }
 }
 
@@ -1084,17 +1083,23 @@ fn bracket(host: &str) -> String {
 
 /// The `Host` value: the request's own `Host` header, else the URL's host with its port only
 /// when the URL gives one (Go's rule).
-pub(crate) fn host_header(url: &Uri, headers: &HeaderMap) -> String {
+pub(crate) fn host_header<'a>(url: &'a Uri, headers: &'a HeaderMap) -> Cow<'a, str> {
     if let Some(h) = headers
         .get(http::header::HOST)
         .and_then(|v| v.to_str().ok())
     {
-        return h.to_string();
+        return Cow::Borrowed(h);
     }
-    let host = url.host().unwrap_or("");
-    match url.port() {
-        Some(p) => format!("{}:{}", host, p.as_str()),
-        None => host.to_string(),
+    match url.authority() {
+        // host[:port] exactly as the URL gives it (no userinfo): borrow it.
+        Some(a) if !a.as_str().contains('@') => Cow::Borrowed(a.as_str()),
+        _ => {
+            let host = url.host().unwrap_or("");
+            match url.port() {
+                Some(p) => Cow::Owned(format!("{}:{}", host, p.as_str())),
+                None => Cow::Borrowed(host),
+            }
+        }
     }
 }
 

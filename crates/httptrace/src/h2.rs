@@ -8,7 +8,6 @@
 //! pair at a time with lower-case names, pseudo-header fields first; `got_1xx_response` comes
 //! before `got_100_continue`; `put_idle_conn` never fires.
 
-use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +30,7 @@ use crate::error::{msg, Error, Kind, TimeoutKind};
 use crate::h1::conn::H1Conn;
 use crate::h1::round_trip::MAX_1XX;
 use crate::incoming::Incoming;
-use crate::route::{PoolKey, Route};
+use crate::route::{KeyMap, PoolKey, Route};
 use crate::trace::{
     BodyDoneInfo, ConnInfo, ConnOutcome, GotConnInfo, HeaderValues, Protocol, ResponseHeadersInfo,
     RetryReason, Tracer, WroteRequestInfo,
@@ -50,9 +49,9 @@ pub(crate) struct H2Pool {
 
 #[derive(Default)]
 struct PoolState {
-    conns: HashMap<PoolKey, Vec<H2Conn>>,
+    conns: KeyMap<Vec<H2Conn>>,
     /// A dial in progress for the key that may yield an HTTP/2 connection; others wait for it.
-    dialing: HashMap<PoolKey, watch::Receiver<()>>,
+    dialing: KeyMap<watch::Receiver<()>>,
 }
 
 /// A handle on one shared HTTP/2 connection.
@@ -371,7 +370,7 @@ pub(crate) async fn round_trip(
     let scheme = url.scheme_str().unwrap_or("https");
     let uri = Uri::builder()
         .scheme(scheme)
-        .authority(authority.as_str())
+        .authority(authority.as_ref())
         .path_and_query(if pq.is_empty() { "/" } else { pq })
         .build()
         .map_err(|e| fail(Error::with(Kind::InvalidRequest, e)))?;
@@ -535,9 +534,10 @@ pub(crate) async fn round_trip(
         _guard: guard,
         url: url.clone(),
     };
-    let mut resp = Response::from_parts(parts, Incoming::h2(body));
-    resp.extensions_mut().insert((*conn.shared.info).clone());
-    Ok(resp)
+    Ok(Response::from_parts(
+        parts,
+        Incoming::h2(body, conn.shared.info.clone()),
+    ))
 }
 
 enum Src {

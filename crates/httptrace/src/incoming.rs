@@ -13,7 +13,8 @@ use tokio::time::Sleep;
 use crate::error::{msg, Error, Kind, TimeoutKind};
 use crate::h1::conn::{poll_read_buf, H1Conn};
 use crate::pool::{close_conn, Pool};
-use crate::trace::{BodyDoneInfo, CloseReason, ConnOutcome, Tracer};
+use crate::trace::{BodyDoneInfo, CloseReason, ConnInfo, ConnOutcome, Tracer};
+use std::sync::Arc;
 
 /// A response body. Implements [`http_body::Body`]; [`Incoming::bytes`] and
 /// [`Incoming::chunk`] are conveniences.
@@ -22,6 +23,7 @@ use crate::trace::{BodyDoneInfo, CloseReason, ConnOutcome, Tracer};
 /// dropping it earlier closes the connection.
 pub struct Incoming {
     inner: Inner,
+    conn: Option<Arc<ConnInfo>>,
 }
 
 enum Inner {
@@ -55,6 +57,7 @@ impl Incoming {
         deadline: Option<Pin<Box<Sleep>>>,
         url: http::Uri,
     ) -> Incoming {
+        let info = conn.info.clone();
         let bodiless = matches!(framing, Framing::Empty | Framing::Length(0));
         let mut body = Box::new(H1Body {
             conn: Some(conn),
@@ -73,17 +76,25 @@ impl Incoming {
             body.finish_ok();
             return Incoming {
                 inner: Inner::Empty,
+                conn: Some(info),
             };
         }
         Incoming {
             inner: Inner::H1(body),
+            conn: Some(info),
         }
     }
 
-    pub(crate) fn h2(body: crate::h2::H2Body) -> Incoming {
+    pub(crate) fn h2(body: crate::h2::H2Body, conn: Arc<ConnInfo>) -> Incoming {
         Incoming {
             inner: Inner::H2(Box::new(body)),
+            conn: Some(conn),
         }
+    }
+
+    /// The connection the response came on: addresses, id, protocol, TLS state, proxy.
+    pub fn conn_info(&self) -> Option<&ConnInfo> {
+        self.conn.as_deref()
     }
 
     /// Read the next chunk of data; `Ok(None)` at the end.

@@ -2,7 +2,7 @@
 //! first, handed straight to a request that waits for a dial when one is returned; the outcomes
 //! Go reports to `put_idle_conn`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::error::{Error, Kind};
 use crate::h1::conn::{H1Conn, IdleHealth};
-use crate::route::PoolKey;
+use crate::route::{KeyMap, PoolKey};
 use crate::trace::{CloseReason, ConnClosedInfo, ConnOutcome, Tracer};
 
 /// Pool settings.
@@ -40,13 +40,13 @@ struct Shared {
 
 #[derive(Default)]
 struct State {
-    idle: HashMap<PoolKey, Vec<IdleConn>>,
-    waiters: HashMap<PoolKey, VecDeque<oneshot::Sender<H1Conn>>>,
+    idle: KeyMap<Vec<IdleConn>>,
+    waiters: KeyMap<VecDeque<oneshot::Sender<H1Conn>>>,
     /// Requests waiting for a connection slot (at `max_conns_per_host`): they take a returned
     /// connection or a freed slot, whichever comes first.
-    slot_waiters: HashMap<PoolKey, VecDeque<oneshot::Sender<Handoff>>>,
+    slot_waiters: KeyMap<VecDeque<oneshot::Sender<Handoff>>>,
     /// Open connections per key, counted only when `max_conns_per_host` is set.
-    open: HashMap<PoolKey, usize>,
+    open: KeyMap<usize>,
     total_idle: usize,
     /// Go's `closeIdle`: set by `close_idle_connections`, cleared by the next checkout.
     close_idle: bool,

@@ -101,11 +101,17 @@ impl Route {
             .filter(|h| !h.is_empty())
             .ok_or_else(|| Error::with(Kind::InvalidRequest, msg("URL has no host")))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let host = normalize_host(host)?;
+        check_host(host)?;
+        // One allocation: lower-case only when needed.
+        let host: Arc<str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            Arc::from(host.to_ascii_lowercase())
+        } else {
+            Arc::from(host)
+        };
         let port = uri.port_u16().unwrap_or_else(|| scheme.default_port());
         Ok(Route {
             scheme,
-            host: host.into(),
+            host,
             port,
             proxy,
         })
@@ -181,9 +187,9 @@ pub(crate) fn join_host_port(host: &str, port: u16) -> String {
     }
 }
 
-/// Lower-case ASCII hosts; reject non-ASCII names (IDNA is not implemented: the `http` crate
-/// already refuses non-ASCII URIs, so this only guards hosts built by other means).
-pub(crate) fn normalize_host(host: &str) -> Result<String, Error> {
+/// Reject non-ASCII names (IDNA is not implemented: the `http` crate already refuses non-ASCII
+/// URIs, so this only guards hosts built by other means) and bytes no host can hold.
+pub(crate) fn check_host(host: &str) -> Result<(), Error> {
     if !host.is_ascii() {
         return Err(Error::with(
             Kind::InvalidRequest,
@@ -201,5 +207,81 @@ pub(crate) fn normalize_host(host: &str) -> Result<String, Error> {
             msg(format!("invalid host {host:?}")),
         ));
     }
+    Ok(())
+}
+
+/// A validated, lower-cased copy of `host`.
+pub(crate) fn normalize_host(host: &str) -> Result<String, Error> {
+    check_host(host)?;
     Ok(host.to_ascii_lowercase())
 }
+
+/// A fast, non-cryptographic hasher for the pool's maps (FxHash's mixing). Keys are route keys
+/// built from the caller's own URLs, not attacker-chosen data, so SipHash's flood resistance
+/// buys nothing on this per-request path.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct BuildKeyHasher;
+
+impl std::hash::BuildHasher for BuildKeyHasher {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+/// See [`BuildKeyHasher`].
+pub(crate) struct KeyHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl KeyHasher {
+    #[inline]
+    fn mix(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(SEED);
+    }
+}
+
+impl std::hash::Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.mix(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(w));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.mix(u64::from(i));
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.mix(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.mix(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.mix(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.mix(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by pool keys.
+pub(crate) type KeyMap<V> = std::collections::HashMap<PoolKey, V, BuildKeyHasher>;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Version;
-use httptrace::{Body, Client, ConnInfo, Protocol, RetryReason};
+use httptrace::{Body, Client, Protocol, RetryReason};
 use httptrace_peers::{Response, Server, ServerHandle, TestCa};
 use support::{bounded, builder_trusting, get, strs, Rec};
 
@@ -42,7 +42,7 @@ async fn first_request_hook_order_and_pseudo_header_fields() {
             .expect("GET");
         assert_eq!(resp.version(), Version::HTTP_2);
         assert_eq!(resp.status(), 200);
-        let info = resp.extensions().get::<ConnInfo>().cloned().unwrap();
+        let info = resp.body().conn_info().cloned().unwrap();
         assert_eq!(info.protocol, Protocol::Http2);
         let body = resp.into_body().bytes().await.unwrap();
         assert_eq!(&body[..], b"Hello, world!");

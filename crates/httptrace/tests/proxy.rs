@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use httptrace::dns::HostsResolver;
-use httptrace::{Client, ConnInfo, Protocol};
+use httptrace::{Client, Protocol};
 use httptrace_peers::{Proxy, ProxyConfig, Server, Socks5Proxy, TestCa};
 use support::{base64, bounded, builder_trusting, get, strs, Rec};
 
@@ -37,7 +37,7 @@ async fn forward_proxy_plain_http_hooks_and_absolute_form() {
             .send()
             .await
             .expect("GET");
-        let info = resp.extensions().get::<ConnInfo>().cloned().unwrap();
+        let info = resp.body().conn_info().cloned().unwrap();
         let body = resp.into_body().bytes().await.unwrap();
         assert_eq!(&body[..], b"Hello, world!");
         let pa = proxy.addr();
@@ -191,7 +191,7 @@ async fn connect_tunnel_https_h1_hooks() {
             .send()
             .await
             .expect("GET");
-        let info = resp.extensions().get::<ConnInfo>().cloned().unwrap();
+        let info = resp.body().conn_info().cloned().unwrap();
         assert_eq!(resp.into_body().bytes().await.unwrap().len(), 13);
         let pa = proxy.addr();
         assert_eq!(

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use httptrace::{Client, ConnInfo, Protocol, TimeoutKind, TlsVersion};
+use httptrace::{Client, Protocol, TimeoutKind, TlsVersion};
 use httptrace_peers::{Server, TestCa};
 use support::{bounded, builder_trusting, get, strs};
 
@@ -404,11 +404,7 @@ async fn response_extensions_carry_conn_info_with_tls_state() {
             .unwrap();
         let client = builder_trusting(&ca).build().unwrap();
         let resp = client.get(&srv.url("/")).send().await.expect("GET");
-        let info = resp
-            .extensions()
-            .get::<ConnInfo>()
-            .cloned()
-            .expect("ConnInfo");
+        let info = resp.body().conn_info().cloned().expect("ConnInfo");
         let _ = resp.into_body().bytes().await.unwrap();
         assert_eq!(info.remote_addr, srv.addr());
         assert_eq!(info.protocol, Protocol::Http1);

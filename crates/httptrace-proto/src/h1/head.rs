@@ -1,6 +1,9 @@
 //! Response head parsing and body framing (RFC 9112 §4, §5, §6.3, §9.3).
 
+use std::borrow::Cow;
 use std::mem::MaybeUninit;
+
+use bytes::{Bytes, BytesMut};
 
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
@@ -51,8 +54,9 @@ pub struct ResponseHead {
     /// The status code, always in `100..=999`.
     pub status: StatusCode,
     /// The reason phrase exactly as sent (may be empty). Bytes that are not
-    /// UTF-8 (obsolete `obs-text`) are replaced with U+FFFD.
-    pub reason: String,
+    /// UTF-8 (obsolete `obs-text`) are replaced with U+FFFD. Borrowed (no
+    /// allocation) when it is the status code's canonical phrase.
+    pub reason: Cow<'static, str>,
     /// The header fields, in the order received. Names are lowercased, as
     /// `http::HeaderName` always is.
     pub headers: HeaderMap,
@@ -169,12 +173,7 @@ pub fn parse_response_head(buf: &[u8], limits: &Limits) -> Result<ParseStatus, P
         .code
         .and_then(|c| StatusCode::from_u16(c).ok())
         .ok_or(ProtoError::InvalidStatusLine)?;
-    let reason = match response.reason {
-        Some(r) if !r.is_empty() => r.to_owned(),
-        // httparse reports an empty reason when it holds obs-text; recover
-        // the raw bytes so that nothing the server sent is lost.
-        _ => String::from_utf8_lossy(raw_reason(window)).into_owned(),
-    };
+    let reason = reason_of(status, response.reason, window);
 
     let mut map = HeaderMap::try_with_capacity(response.headers.len()).map_err(|_| {
         ProtoError::TooManyHeaders {
@@ -200,6 +199,125 @@ pub fn parse_response_head(buf: &[u8], limits: &Limits) -> Result<ParseStatus, P
         },
         consumed,
     })
+}
+
+/// The reason phrase: borrowed when canonical, else an owned copy.
+fn reason_of(status: StatusCode, parsed: Option<&str>, window: &[u8]) -> Cow<'static, str> {
+    match parsed {
+        Some(r) if !r.is_empty() => match status.canonical_reason() {
+            Some(c) if c == r => Cow::Borrowed(c),
+            _ => Cow::Owned(r.to_owned()),
+        },
+        // httparse reports an empty reason when it holds obs-text; recover
+        // the raw bytes so that nothing the server sent is lost.
+        _ => {
+            let raw = raw_reason(window);
+            if raw.is_empty() {
+                Cow::Borrowed("")
+            } else {
+                Cow::Owned(String::from_utf8_lossy(raw).into_owned())
+            }
+        }
+    }
+}
+
+/// Header fields a head may have for [`parse_response_head_bytes`] to share
+/// the buffer instead of copying values; beyond it that function copies.
+const SHARED_HEADERS: usize = 64;
+
+/// Like [`parse_response_head`], but on a complete head splits it off the
+/// front of `buf` and builds the header values as slices of it: no copy and
+/// no allocation per value (only header names outside the standard set
+/// allocate). Returns `Ok(None)` when more bytes are needed; the buffer is
+/// then untouched.
+pub fn parse_response_head_bytes(
+    buf: &mut BytesMut,
+    limits: &Limits,
+) -> Result<Option<ResponseHead>, ProtoError> {
+    let window_len = buf.len().min(limits.max_head_bytes);
+    let slots = limits
+        .max_headers
+        .min(window_len / 2 + 1)
+        .min(SHARED_HEADERS);
+    // (name start, name end, value start, value end) of each field.
+    let mut spans = [(0usize, 0usize, 0usize, 0usize); SHARED_HEADERS];
+    let (consumed, nfields, version, status, reason) = {
+        let window = &buf[..window_len];
+        let mut stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); SHARED_HEADERS];
+        let headers = stack.get_mut(..slots).unwrap_or(&mut []);
+        let mut response = httparse::Response::new(&mut []);
+        let mut config = httparse::ParserConfig::default();
+        config.allow_spaces_after_header_name_in_responses(true);
+        let consumed =
+            match config.parse_response_with_uninit_headers(&mut response, window, headers) {
+                Ok(httparse::Status::Complete(n)) => n,
+                Ok(httparse::Status::Partial) => {
+                    return if buf.len() > limits.max_head_bytes {
+                        Err(ProtoError::HeadTooLarge {
+                            limit: limits.max_head_bytes,
+                        })
+                    } else {
+                        Ok(None)
+                    };
+                }
+                Err(httparse::Error::TooManyHeaders) if slots < limits.max_headers => {
+                    // More fields than we share: take the copying path.
+                    return match parse_response_head(buf, limits)? {
+                        ParseStatus::Partial => Ok(None),
+                        ParseStatus::Complete { head, consumed } => {
+                            let _ = buf.split_to(consumed);
+                            Ok(Some(head))
+                        }
+                    };
+                }
+                Err(e) => {
+                    return Err(map_httparse_error(
+                        e,
+                        window,
+                        response.reason.is_some(),
+                        limits,
+                    ))
+                }
+            };
+        let version = match response.version {
+            Some(0) => Version::HTTP_10,
+            Some(1) => Version::HTTP_11,
+            _ => return Err(ProtoError::UnsupportedVersion),
+        };
+        let status = response
+            .code
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .ok_or(ProtoError::InvalidStatusLine)?;
+        let reason = reason_of(status, response.reason, window);
+        let base = window.as_ptr() as usize;
+        let off = |p: &[u8]| (p.as_ptr() as usize).wrapping_sub(base);
+        for (span, h) in spans.iter_mut().zip(response.headers.iter()) {
+            let n0 = off(h.name.as_bytes());
+            let v0 = off(h.value);
+            *span = (n0, n0 + h.name.len(), v0, v0 + h.value.len());
+        }
+        (consumed, response.headers.len(), version, status, reason)
+    };
+    let head: Bytes = buf.split_to(consumed).freeze();
+    let mut map = HeaderMap::with_capacity(nfields);
+    for &(n0, n1, v0, v1) in spans.iter().take(nfields) {
+        let name = head
+            .get(n0..n1)
+            .and_then(|n| HeaderName::from_bytes(n).ok())
+            .ok_or(ProtoError::InvalidHeader)?;
+        if v1 < v0 || v1 > head.len() {
+            return Err(ProtoError::InvalidHeader);
+        }
+        let value = HeaderValue::from_maybe_shared(head.slice(v0..v1))
+            .map_err(|_| ProtoError::InvalidHeader)?;
+        map.append(name, value);
+    }
+    Ok(Some(ResponseHead {
+        version,
+        status,
+        reason,
+        headers: map,
+    }))
 }
 
 fn map_httparse_error(

@@ -16,6 +16,6 @@ pub use encode::{
 };
 pub use error::{InvalidRequest, ProtoError};
 pub use head::{
-    connection_has_token, parse_response_head, response_body_kind, response_keep_alive, BodyKind,
-    Limits, ParseStatus, ResponseHead,
+    connection_has_token, parse_response_head, parse_response_head_bytes, response_body_kind,
+    response_keep_alive, BodyKind, Limits, ParseStatus, ResponseHead,
 };

@@ -80,27 +80,15 @@ impl H1Conn {
 /// Bytes requested from the socket per read.
 pub(crate) const READ_CHUNK: usize = 16 * 1024;
 
-/// Read once from `io`, appending to `buf`. `Ready(Ok(0))` is EOF.
-///
-/// The spare room is zero-filled before the read (the crate forbids `unsafe`, so uninitialized
-/// capacity cannot be handed to the reader); a memset of one chunk is small next to a syscall.
+/// Read once from `io`, appending to `buf` (into its spare capacity, without zero-filling it
+/// first). `Ready(Ok(0))` is EOF.
 pub(crate) fn poll_read_buf(
     io: &mut Stream,
     buf: &mut BytesMut,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
-    let old = buf.len();
-    buf.resize(old + READ_CHUNK, 0);
-    let mut rb = ReadBuf::new(&mut buf[old..]);
-    let res = Pin::new(io).poll_read(cx, &mut rb);
-    let n = match &res {
-        Poll::Ready(Ok(())) => rb.filled().len(),
-        _ => 0,
-    };
-    buf.truncate(old + n);
-    match res {
-        Poll::Ready(Ok(())) => Poll::Ready(Ok(n)),
-        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-        Poll::Pending => Poll::Pending,
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
     }
+    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
 }

@@ -14,8 +14,8 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use httptrace_proto::h1::{
-    parse_response_head, response_body_kind, response_keep_alive, BodyKind as Framing, Encoder,
-    HeadWriter, Limits, ParseStatus, ProtoError, ResponseHead,
+    parse_response_head_bytes, response_body_kind, response_keep_alive, BodyKind as Framing,
+    Encoder, HeadWriter, Limits, ProtoError, ResponseHead,
 };
 use tokio::io::AsyncWrite;
 use tokio::time::Sleep;
@@ -725,12 +725,9 @@ impl<'c, 't> Exchange<'c, 't> {
     fn poll_next_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<HeadEvent, AttemptError>> {
         loop {
             if !self.conn.read_buf.is_empty() {
-                match parse_response_head(&self.conn.read_buf, self.limits) {
-                    Ok(ParseStatus::Complete { head, consumed }) => {
-                        self.conn.read_buf.advance(consumed);
-                        return Poll::Ready(self.on_head(head));
-                    }
-                    Ok(ParseStatus::Partial) => {}
+                match parse_response_head_bytes(&mut self.conn.read_buf, self.limits) {
+                    Ok(Some(head)) => return Poll::Ready(self.on_head(head)),
+                    Ok(None) => {}
                     Err(e) => {
                         self.conn.broken = true;
                         return Poll::Ready(Err(AttemptError::new(

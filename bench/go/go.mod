@@ -1,0 +1,3 @@
+module httptrace-bench-go
+
+go 1.19
