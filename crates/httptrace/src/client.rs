@@ -555,6 +555,7 @@ impl Call<'_> {
         let t = self.t;
         let cfg = &self.client.cfg;
         let mut hop: u32 = 0;
+        let mut body_replayable: bool;
         loop {
             if let Err(e) = validate(&method, &url, &headers) {
                 let e = e.with_url(&url);
@@ -573,6 +574,7 @@ impl Call<'_> {
                     url: url.clone(),
                 });
                 let replay = body.try_clone();
+                body_replayable = replay.is_some();
                 let this_body = std::mem::take(&mut body);
                 match self.attempt(&method, &url, &headers, this_body).await {
                     Ok(resp) => {
@@ -622,7 +624,7 @@ impl Call<'_> {
             // Redirects.
             let status = resp.status();
             if hop < cfg.redirect.max {
-                if let Some(next) = redirect::next_hop(&method, &url, &resp, &body) {
+                if let Some(next) = redirect::next_hop(&method, &url, &resp, body_replayable) {
                     let (resp_parts, resp_body) = resp.into_parts();
                     drop(resp_parts);
                     redirect::discard(resp_body).await;
@@ -638,6 +640,8 @@ impl Call<'_> {
                     }
                     if redirect::host_changed(&url, &next.url) {
                         redirect::strip_credentials(&mut headers);
+                        // A Host set for the first host must not follow to another.
+                        headers.remove(http::header::HOST);
                     }
                     method = next.method;
                     url = next.url;
@@ -849,67 +853,73 @@ impl Call<'_> {
         let t = self.t;
         let client = self.client;
         let key = route.pool_key();
-        let reason = if client.cfg.keep_alive {
-            let (found, discarded) = client.pool.take_idle(&key, t);
-            if let Some(co) = found {
-                if t.is_active() {
-                    t.got_conn(&GotConnInfo {
-                        conn: (*co.conn.info).clone(),
-                        reused: co.conn.reused,
-                        was_idle: true,
-                        idle_time: co.idle_for,
-                    });
-                }
-                return Ok(Conn::H1(co.conn));
-            }
-            if discarded > 0 {
-                NewConnReason::IdleConnsUnusable(discarded)
-            } else {
-                NewConnReason::NoIdleConn
-            }
-        } else {
-            NewConnReason::KeepAliveDisabled
-        };
-        // Go's queueForDial: at the per-host connection limit, wait for a returned connection
-        // or a freed slot.
-        let slot = match client.pool.request_slot(&key) {
-            SlotRequest::Unlimited => None,
-            SlotRequest::Granted(g) => Some(g),
-            SlotRequest::Wait { rx, open } => {
-                t.pool_wait_start(&PoolWaitStartInfo {
-                    host_port: host_port.to_string(),
-                    open_conns: open,
-                });
-                let started = Instant::now();
-                let got = rx.await;
-                let waited = started.elapsed();
-                match got {
-                    Ok(Handoff::Conn(c)) => {
-                        t.pool_wait_done(&PoolWaitDoneInfo { waited, err: None });
-                        if t.is_active() {
-                            t.got_conn(&GotConnInfo {
-                                conn: (*c.info).clone(),
-                                reused: c.reused,
-                                was_idle: false,
-                                idle_time: Duration::ZERO,
-                            });
-                        }
-                        return Ok(Conn::H1(c));
-                    }
-                    Ok(Handoff::Slot(g)) => {
-                        t.pool_wait_done(&PoolWaitDoneInfo { waited, err: None });
-                        Some(g)
-                    }
-                    Err(_) => {
-                        let err = Error::new(Kind::PoolClosed);
-                        t.pool_wait_done(&PoolWaitDoneInfo {
-                            waited,
-                            err: Some(err.clone()),
+        let mut discarded_total = 0;
+        // Go's queueForIdleConn then queueForDial: an idle connection, else (at the per-host
+        // connection limit) wait for a returned connection or a freed slot.
+        let slot = loop {
+            if client.cfg.keep_alive {
+                let (found, discarded) = client.pool.take_idle(&key, t);
+                discarded_total += discarded;
+                if let Some(co) = found {
+                    if t.is_active() {
+                        t.got_conn(&GotConnInfo {
+                            conn: (*co.conn.info).clone(),
+                            reused: co.conn.reused,
+                            was_idle: true,
+                            idle_time: co.idle_for,
                         });
-                        return Err(err);
+                    }
+                    return Ok(Conn::H1(co.conn));
+                }
+            }
+            match client.pool.request_slot(&key) {
+                SlotRequest::RetryIdle => continue,
+                SlotRequest::Unlimited => break None,
+                SlotRequest::Granted(g) => break Some(g),
+                SlotRequest::Wait { rx, open } => {
+                    t.pool_wait_start(&PoolWaitStartInfo {
+                        host_port: host_port.to_string(),
+                        open_conns: open,
+                    });
+                    let started = Instant::now();
+                    let mut rx = ReturnOnDrop::new(rx, &client.pool);
+                    let got = rx.recv().await;
+                    let waited = started.elapsed();
+                    match got {
+                        Some(Handoff::Conn(c)) => {
+                            t.pool_wait_done(&PoolWaitDoneInfo { waited, err: None });
+                            if t.is_active() {
+                                t.got_conn(&GotConnInfo {
+                                    conn: (*c.info).clone(),
+                                    reused: c.reused,
+                                    was_idle: false,
+                                    idle_time: Duration::ZERO,
+                                });
+                            }
+                            return Ok(Conn::H1(c));
+                        }
+                        Some(Handoff::Slot(g)) => {
+                            t.pool_wait_done(&PoolWaitDoneInfo { waited, err: None });
+                            break Some(g);
+                        }
+                        None => {
+                            let err = Error::new(Kind::PoolClosed);
+                            t.pool_wait_done(&PoolWaitDoneInfo {
+                                waited,
+                                err: Some(err.clone()),
+                            });
+                            return Err(err);
+                        }
                     }
                 }
             }
+        };
+        let reason = if !client.cfg.keep_alive {
+            NewConnReason::KeepAliveDisabled
+        } else if discarded_total > 0 {
+            NewConnReason::IdleConnsUnusable(discarded_total)
+        } else {
+            NewConnReason::NoIdleConn
         };
         t.new_conn(&NewConnInfo {
             host_port: host_port.to_string(),
@@ -922,7 +932,7 @@ impl Call<'_> {
         };
         if use_h2 {
             // HTTP/2: one dial per key at a time; concurrent requests share its result.
-            return crate::h2::connect(client, route, &key, alpn, t)
+            return crate::h2::connect(client, route, &key, alpn, t, slot)
                 .await
                 .map(|c| match c {
                     crate::h2::Connected::H2(c) => Conn::H2(c),
@@ -932,7 +942,7 @@ impl Call<'_> {
         let mut handoff = client
             .cfg
             .keep_alive
-            .then(|| client.pool.wait_for_returned(&key));
+            .then(|| ReturnOnDrop::new(client.pool.wait_for_returned(&key), &client.pool));
         let (tx, mut rx) = oneshot::channel::<Result<H1Conn, Error>>();
         let task_client = client.clone();
         let task_route = route.clone();
@@ -966,7 +976,7 @@ impl Call<'_> {
                         Ok(r) => r?,
                         Err(_) => return Err(Error::with(Kind::Connect, msg("dial task ended"))),
                     },
-                    Ok(c) = h => {
+                    Some(c) = h.recv() => {
                         if t.is_active() {
                             t.got_conn(&GotConnInfo {
                                 conn: (*c.info).clone(),
@@ -980,6 +990,8 @@ impl Call<'_> {
                 }
             }
         };
+        // `handoff` drops here: a connection handed over while the dial won goes back to the
+        // pool instead of being lost.
         if t.is_active() {
             t.got_conn(&GotConnInfo {
                 conn: (*conn.info).clone(),
@@ -989,6 +1001,63 @@ impl Call<'_> {
             });
         }
         Ok(Conn::H1(conn))
+    }
+}
+
+/// Something that can travel back to the pool if its receiver goes away unread.
+trait Returnable: Sized {
+    fn give_back(self, pool: &Pool);
+}
+
+impl Returnable for H1Conn {
+    fn give_back(self, pool: &Pool) {
+        pool.put_unrequested(self);
+    }
+}
+
+impl Returnable for Handoff {
+    fn give_back(self, pool: &Pool) {
+        match self {
+            Handoff::Conn(c) => pool.put_unrequested(c),
+            // Dropping the guard frees the slot (or passes it on).
+            Handoff::Slot(g) => drop(g),
+        }
+    }
+}
+
+/// A receiver of a handed-over connection (or slot). If the request stops waiting (it dialed
+/// its own, or its future was dropped) after the pool already sent something, that is put
+/// back instead of being dropped with the channel.
+struct ReturnOnDrop<T: Returnable> {
+    rx: Option<oneshot::Receiver<T>>,
+    pool: Pool,
+}
+
+impl<T: Returnable> ReturnOnDrop<T> {
+    fn new(rx: oneshot::Receiver<T>, pool: &Pool) -> Self {
+        ReturnOnDrop {
+            rx: Some(rx),
+            pool: pool.clone(),
+        }
+    }
+
+    /// The value, or `None` if the sender went away.
+    async fn recv(&mut self) -> Option<T> {
+        let rx = self.rx.as_mut()?;
+        let v = rx.await.ok();
+        self.rx = None;
+        v
+    }
+}
+
+impl<T: Returnable> Drop for ReturnOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            rx.close();
+            if let Ok(v) = rx.try_recv() {
+                v.give_back(&self.pool);
+            }
+        }
     }
 }
 

@@ -30,6 +30,7 @@ use crate::error::{msg, Error, Kind, TimeoutKind};
 use crate::h1::conn::H1Conn;
 use crate::h1::round_trip::MAX_1XX;
 use crate::incoming::Incoming;
+use crate::pool::SlotGuard;
 use crate::route::{KeyMap, PoolKey, Route};
 use crate::trace::{
     BodyDoneInfo, ConnInfo, ConnOutcome, GotConnInfo, HeaderValues, Protocol, ResponseHeadersInfo,
@@ -68,6 +69,8 @@ struct Shared {
     /// Set when the connection task ended or the server sent GOAWAY.
     closed: Arc<AtomicBool>,
     streams: Mutex<Streams>,
+    /// The connection's slot under `max_conns_per_host`, freed when the last handle goes.
+    _slot: Option<SlotGuard>,
 }
 
 struct Streams {
@@ -207,11 +210,13 @@ pub(crate) async fn connect(
     key: &PoolKey,
     alpn: AlpnMode,
     t: &Tracer,
+    slot: Option<SlotGuard>,
 ) -> Result<Connected, Error> {
     if !client.cfg.keep_alive {
         // Go: keep-alive off makes every HTTP/2 connection single-use.
-        return dial_h2(client, route, key, alpn, t, None).await;
+        return dial_h2(client, route, key, alpn, t, None, slot).await;
     }
+    let mut slot = slot;
     let mut waited = false;
     loop {
         // Either join the dial in progress for this key, or become its dialer.
@@ -237,7 +242,7 @@ pub(crate) async fn connect(
                     return Ok(Connected::H2(c));
                 }
             }
-            Err(tx) => return dial_h2(client, route, key, alpn, t, tx).await,
+            Err(tx) => return dial_h2(client, route, key, alpn, t, tx, slot.take()).await,
         }
     }
 }
@@ -249,6 +254,7 @@ async fn dial_h2(
     alpn: AlpnMode,
     t: &Tracer,
     done: Option<watch::Sender<()>>,
+    slot: Option<SlotGuard>,
 ) -> Result<Connected, Error> {
     // Whatever happens, let waiters go once this function returns (when we registered as the
     // key's dialer).
@@ -269,7 +275,8 @@ async fn dial_h2(
     let _ = alpn;
     let prior_knowledge = client.cfg.http == crate::client::HttpMode::Http2PriorKnowledge;
     if !(dialed.negotiated_h2 || prior_knowledge) {
-        let conn = new_h1_conn(dialed, key.clone(), route);
+        let mut conn = new_h1_conn(dialed, key.clone(), route);
+        conn.slot = slot;
         if t.is_active() {
             t.got_conn(&GotConnInfo {
                 conn: (*conn.info).clone(),
@@ -307,6 +314,7 @@ async fn dial_h2(
                 open: 0,
                 last_active: Instant::now(),
             }),
+            _slot: slot,
         }),
     };
     if client.cfg.keep_alive {

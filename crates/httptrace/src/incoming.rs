@@ -192,6 +192,11 @@ impl H1Body {
             match self.decoder.decode(&mut conn.read_buf) {
                 Ok(Decoded::Data(b)) => {
                     self.bytes += b.len() as u64;
+                    if self.decoder.is_done() {
+                        // The last byte of a Content-Length body: release the connection now,
+                        // so `is_end_stream` is true with the data (Go returns EOF with it).
+                        self.finish_ok();
+                    }
                     return Poll::Ready(Some(Ok(Frame::data(b))));
                 }
                 Ok(Decoded::Done { trailers }) => {

@@ -3,7 +3,7 @@
 //! Go reports to `put_idle_conn`.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -66,8 +66,11 @@ pub(crate) enum Handoff {
 }
 
 /// One counted connection slot for a key; released (or passed to a waiter) on drop.
+///
+/// It holds the pool weakly: idle connections carry their guard, and a strong reference would
+/// keep a dropped client's pool (and its sockets) alive forever.
 pub(crate) struct SlotGuard {
-    pool: Pool,
+    pool: Weak<Shared>,
     key: PoolKey,
     armed: bool,
 }
@@ -76,7 +79,9 @@ impl Drop for SlotGuard {
     fn drop(&mut self) {
         if self.armed {
             self.armed = false;
-            self.pool.release_slot(&self.key);
+            if let Some(shared) = self.pool.upgrade() {
+                Pool { shared }.release_slot(&self.key);
+            }
         }
     }
 }
@@ -87,6 +92,8 @@ pub(crate) enum SlotRequest {
     Unlimited,
     /// A slot is ours.
     Granted(SlotGuard),
+    /// An idle connection appeared meanwhile: take it instead.
+    RetryIdle,
     /// At the limit: wait on this receiver. `open` is the number of connections of the key.
     Wait {
         rx: oneshot::Receiver<Handoff>,
@@ -167,11 +174,11 @@ impl Pool {
     /// dials (Go's wantConn).
     pub(crate) fn wait_for_returned(&self, key: &PoolKey) -> oneshot::Receiver<H1Conn> {
         let (tx, rx) = oneshot::channel();
-        self.lock()
-            .waiters
-            .entry(key.clone())
-            .or_default()
-            .push_back(tx);
+        let mut st = self.lock();
+        let q = st.waiters.entry(key.clone()).or_default();
+        // Requesters that got their connection elsewhere leave closed senders behind.
+        q.retain(|tx| !tx.is_closed());
+        q.push_back(tx);
         rx
     }
 
@@ -297,22 +304,26 @@ impl Pool {
             return SlotRequest::Unlimited;
         };
         let mut st = self.lock();
+        // A connection returned between the caller's idle check and now must not strand us
+        // in the wait queue: send the caller back to the idle list.
+        if st.idle.get(key).is_some_and(|l| !l.is_empty()) {
+            return SlotRequest::RetryIdle;
+        }
         let open = st.open.entry(key.clone()).or_insert(0);
         if *open < max.max(1) {
             *open += 1;
             drop(st);
             return SlotRequest::Granted(SlotGuard {
-                pool: self.clone(),
+                pool: Arc::downgrade(&self.shared),
                 key: key.clone(),
                 armed: true,
             });
         }
         let open = *open;
         let (tx, rx) = oneshot::channel();
-        st.slot_waiters
-            .entry(key.clone())
-            .or_default()
-            .push_back(tx);
+        let q = st.slot_waiters.entry(key.clone()).or_default();
+        q.retain(|tx| !tx.is_closed());
+        q.push_back(tx);
         SlotRequest::Wait { rx, open }
     }
 
@@ -325,7 +336,7 @@ impl Pool {
             if let Some(q) = st.slot_waiters.get_mut(key) {
                 while let Some(tx) = q.pop_front() {
                     let g = SlotGuard {
-                        pool: self.clone(),
+                        pool: Arc::downgrade(&self.shared),
                         key: key.clone(),
                         armed: true,
                     };

@@ -3,7 +3,6 @@
 
 use http::{HeaderMap, Method, Response, StatusCode, Uri};
 
-use crate::body::Body;
 use crate::incoming::Incoming;
 
 /// The next hop of a redirect.
@@ -22,14 +21,15 @@ pub(crate) fn has_location(resp: &Response<Incoming>) -> bool {
     resp.headers().contains_key(http::header::LOCATION)
 }
 
-/// Where a 3xx response sends the request, if it is to be followed: 301/302/303 become GET
-/// without a body (HEAD stays HEAD); 307/308 keep the method and the body, and are followed only
-/// when the body can be sent again.
+/// Where a 3xx response sends the request, if it is to be followed (Go's rules): 301 and 302
+/// turn POST into GET, 303 turns everything but HEAD into GET, and all three drop the body;
+/// 307/308 keep the method and the body, and are followed only when the body can be sent again
+/// (`replayable`: the request's body was empty or in memory).
 pub(crate) fn next_hop(
     method: &Method,
     url: &Uri,
     resp: &Response<Incoming>,
-    body: &Body,
+    replayable: bool,
 ) -> Option<NextHop> {
     let status = resp.status();
     if !is_redirect(status) {
@@ -39,10 +39,10 @@ pub(crate) fn next_hop(
     let next = resolve(url, loc)?;
     match status.as_u16() {
         301..=303 => {
-            let m = if *method == Method::HEAD {
-                Method::HEAD
-            } else {
-                Method::GET
+            let m = match status.as_u16() {
+                303 if *method != Method::HEAD => Method::GET,
+                301 | 302 if *method == Method::POST => Method::GET,
+                _ => method.clone(),
             };
             Some(NextHop {
                 url: next,
@@ -51,7 +51,7 @@ pub(crate) fn next_hop(
             })
         }
         _ => {
-            if !body.is_replayable() {
+            if !replayable {
                 return None;
             }
             Some(NextHop {

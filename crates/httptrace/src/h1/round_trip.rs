@@ -120,7 +120,11 @@ pub(crate) async fn round_trip(
         proxy_authorization,
     };
     if let Err(e) = encode_head(&mut conn.write_buf, &head, t) {
-        return Err(AttemptError::new(proto_err(e), Progress::NothingWritten));
+        let err = proto_err(e);
+        t.wrote_request(&WroteRequestInfo {
+            err: Some(err.clone()),
+        });
+        return Err(AttemptError::new(err, Progress::NothingWritten));
     }
     t.wrote_headers();
 
@@ -216,6 +220,7 @@ pub(crate) async fn round_trip(
         && !add_close
         && !request_wants_close(headers)
         && head.status != StatusCode::SWITCHING_PROTOCOLS
+        && !(*method == Method::CONNECT && head.status.is_success())
         && !matches!(framing, Framing::CloseDelimited);
     Ok(H1Response {
         head,
@@ -413,6 +418,8 @@ struct Exchange<'c, 't> {
     expecting_100: bool,
     final_head: Option<ResponseHead>,
     body_withheld: bool,
+    /// Bytes of the read buffer already known not to hold the end of a head.
+    head_scan: usize,
 }
 
 impl<'c, 't> Exchange<'c, 't> {
@@ -437,13 +444,18 @@ impl<'c, 't> Exchange<'c, 't> {
                 }
                 BodySrc::Done
             }
-            BodyKind::Stream { body, .. } => {
-                let enc = match framing {
-                    RequestFraming::Length(n) => Encoder::length(n),
-                    _ => Encoder::chunked(),
-                };
-                BodySrc::Stream { body, enc }
-            }
+            BodyKind::Stream { body, .. } => match framing {
+                // A stream known to be empty: nothing framed, nothing sent.
+                RequestFraming::None => BodySrc::Done,
+                RequestFraming::Length(n) => BodySrc::Stream {
+                    body,
+                    enc: Encoder::length(n),
+                },
+                RequestFraming::Chunked => BodySrc::Stream {
+                    body,
+                    enc: Encoder::chunked(),
+                },
+            },
         };
         Exchange {
             conn,
@@ -459,6 +471,7 @@ impl<'c, 't> Exchange<'c, 't> {
             expecting_100: false,
             final_head: None,
             body_withheld: false,
+            head_scan: 0,
         }
     }
 
@@ -724,9 +737,20 @@ impl<'c, 't> Exchange<'c, 't> {
     /// final head (stored in `final_head`).
     fn poll_next_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<HeadEvent, AttemptError>> {
         loop {
-            if !self.conn.read_buf.is_empty() {
+            // Parse only once the end of a head can be in the buffer: re-parsing everything
+            // after every small read would make a slow, huge head cost quadratic time.
+            let len = self.conn.read_buf.len();
+            let ready = len > 0
+                && (len > self.limits.max_head_bytes
+                    || has_head_end(&self.conn.read_buf[self.head_scan.saturating_sub(3)..]));
+            if !ready {
+                self.head_scan = len;
+            } else {
                 match parse_response_head_bytes(&mut self.conn.read_buf, self.limits) {
-                    Ok(Some(head)) => return Poll::Ready(self.on_head(head)),
+                    Ok(Some(head)) => {
+                        self.head_scan = 0;
+                        return Poll::Ready(self.on_head(head));
+                    }
                     Ok(None) => {}
                     Err(e) => {
                         self.conn.broken = true;
@@ -802,7 +826,36 @@ impl<'c, 't> Exchange<'c, 't> {
     }
 }
 
+/// An empty line (`\n\n` or `\n\r\n`) is in `b`: a head may end there.
+fn has_head_end(b: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(p) = b.get(i..).and_then(|r| r.iter().position(|&c| c == b'\n')) {
+        let at = i + p;
+        match (b.get(at + 1), b.get(at + 2)) {
+            (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => return true,
+            _ => i = at + 1,
+        }
+    }
+    false
+}
+
 enum HeadEvent {
     Interim,
     Final,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_head_end;
+
+    #[test]
+    fn head_end_detection() {
+        assert!(has_head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n"));
+        assert!(has_head_end(b"HTTP/1.1 200 OK\nA: b\n\n"));
+        assert!(has_head_end(b"\n\r\n"));
+        assert!(!has_head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n"));
+        assert!(!has_head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n\r"));
+        assert!(!has_head_end(b""));
+        assert!(!has_head_end(b"\n"));
+    }
 }
