@@ -821,6 +821,7 @@ impl Call<'_> {
                     t.clone(),
                     deadline,
                     url.clone(),
+                    r.pending_write,
                 );
                 let resp = builder.body(body).map_err(|e| Failed {
                     err: Error::with(Kind::Protocol, e),

@@ -12,8 +12,9 @@ use tokio::time::Sleep;
 
 use crate::error::{msg, Error, Kind, TimeoutKind};
 use crate::h1::conn::{poll_read_buf, H1Conn};
+use crate::h1::round_trip::RequestWriter;
 use crate::pool::{close_conn, Pool};
-use crate::trace::{BodyDoneInfo, CloseReason, ConnInfo, ConnOutcome, Tracer};
+use crate::trace::{BodyDoneInfo, CloseReason, ConnInfo, ConnOutcome, Tracer, WroteRequestInfo};
 use std::sync::Arc;
 
 /// A response body. Implements [`http_body::Body`]; [`Incoming::bytes`] and
@@ -43,6 +44,8 @@ pub(crate) struct H1Body {
     pending_trailers: Option<http::HeaderMap>,
     finished: bool,
     url: http::Uri,
+    /// The rest of the request body, when the server answered before it was all sent.
+    pending_write: Option<RequestWriter>,
 }
 
 impl Incoming {
@@ -56,6 +59,7 @@ impl Incoming {
         t: Tracer,
         deadline: Option<Pin<Box<Sleep>>>,
         url: http::Uri,
+        pending_write: Option<RequestWriter>,
     ) -> Incoming {
         let info = conn.info.clone();
         let bodiless = matches!(framing, Framing::Empty | Framing::Length(0));
@@ -70,6 +74,7 @@ impl Incoming {
             pending_trailers: None,
             finished: false,
             url,
+            pending_write,
         });
         if bodiless {
             // Go returns the connection before RoundTrip returns when there is no body.
@@ -186,6 +191,7 @@ impl H1Body {
             return Poll::Ready(None);
         }
         loop {
+            self.drive_write(cx);
             let Some(conn) = self.conn.as_mut() else {
                 return Poll::Ready(None);
             };
@@ -249,9 +255,45 @@ impl H1Body {
         }
     }
 
+    /// Keep writing the request body the server answered early (Go's write loop goes on after
+    /// RoundTrip returned); `wrote_request` fires when it ends.
+    fn drive_write(&mut self, cx: &mut Context<'_>) {
+        let (Some(w), Some(conn)) = (self.pending_write.as_mut(), self.conn.as_mut()) else {
+            return;
+        };
+        match w.poll_write(&mut conn.io, &conn.write_buf, cx) {
+            Poll::Pending => {}
+            Poll::Ready(Ok(())) => {
+                self.pending_write = None;
+                self.t.wrote_request(&WroteRequestInfo { err: None });
+            }
+            Poll::Ready(Err(f)) => {
+                self.pending_write = None;
+                conn.broken = true;
+                self.reusable = false;
+                self.t.wrote_request(&WroteRequestInfo { err: Some(f.err) });
+            }
+        }
+    }
+
+    /// The response ended while the request body was still being written: the connection is
+    /// out of step, so it is closed instead of pooled.
+    fn abandon_write(&mut self) {
+        if self.pending_write.take().is_some() {
+            self.reusable = false;
+            self.t.wrote_request(&WroteRequestInfo {
+                err: Some(Error::with(
+                    Kind::Canceled,
+                    msg("request body write abandoned: the response ended first"),
+                )),
+            });
+        }
+    }
+
     /// The body reached its end: return the connection (Go: `tryPutIdleConn` before the final
     /// read returns) or close it.
     fn finish_ok(&mut self) {
+        self.abandon_write();
         self.finished = true;
         let Some(conn) = self.conn.take() else { return };
         let outcome = match (&self.pool, self.reusable) {
@@ -273,6 +315,7 @@ impl H1Body {
     }
 
     fn finish_err(&mut self, err: Error) {
+        self.abandon_write();
         self.finished = true;
         if let Some(conn) = self.conn.take() {
             close_conn(conn, CloseReason::Error, &self.t);
@@ -290,6 +333,7 @@ impl Drop for H1Body {
         if self.finished {
             return;
         }
+        self.abandon_write();
         if let Some(conn) = self.conn.take() {
             close_conn(conn, CloseReason::BodyDropped, &self.t);
             self.t.response_body_done(&BodyDoneInfo {

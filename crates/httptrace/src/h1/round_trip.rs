@@ -23,6 +23,7 @@ use tokio::time::Sleep;
 use super::conn::H1Conn;
 use crate::body::BodyKind;
 use crate::error::{msg, Error, Kind, TimeoutKind};
+use crate::stream::Stream;
 use crate::trace::{HeaderValues, Tracer, WroteRequestInfo};
 
 /// Largest body copied into the head buffer so head and body leave in one write.
@@ -59,6 +60,9 @@ pub(crate) struct H1Response {
     pub(crate) framing: Framing,
     /// The connection may carry another request once the body is done.
     pub(crate) reusable: bool,
+    /// The request body is still being written (the server answered early, keeping the
+    /// connection): the response body must finish it.
+    pub(crate) pending_write: Option<RequestWriter>,
 }
 
 /// How far an attempt got, which decides whether it may be replayed.
@@ -165,26 +169,29 @@ pub(crate) async fn round_trip(
     }
 
     // ---- write the body while watching for the response (Go: writeLoop || readLoop)
-    let write_result = if send_body {
-        poll_fn(|cx| ex.poll_write_all(cx)).await
+    let mut continuing = false;
+    if send_body {
+        match poll_fn(|cx| ex.poll_write_all(cx)).await {
+            Ok(WriteEnd::Written) | Ok(WriteEnd::Withheld) => {
+                t.wrote_request(&WroteRequestInfo { err: None })
+            }
+            // The response body finishes the write and fires wrote_request.
+            Ok(WriteEnd::Continuing) => continuing = true,
+            Err(e) => {
+                t.wrote_request(&WroteRequestInfo {
+                    err: Some(e.err.clone()),
+                });
+                // A write error after a final head arrived leaves that response standing,
+                // on a connection that is not reused.
+                if ex.final_head.is_none() {
+                    return Err(e);
+                }
+                ex.conn.broken = true;
+            }
+        }
     } else {
         ex.body_withheld = true;
-        Ok(())
-    };
-    match &write_result {
-        Ok(()) => t.wrote_request(&WroteRequestInfo { err: None }),
-        Err(e) => t.wrote_request(&WroteRequestInfo {
-            err: Some(e.err.clone()),
-        }),
-    }
-    if let Err(e) = write_result {
-        // A write error on a connection whose response already started is reported as the
-        // response's failure only if no final head arrived; otherwise the response stands but
-        // the connection is not reused.
-        if ex.final_head.is_none() {
-            return Err(e);
-        }
-        ex.conn.broken = true;
+        t.wrote_request(&WroteRequestInfo { err: None });
     }
 
     // ---- read the response head (Go: readLoop -> readResponse), bounded by the header timeout
@@ -214,6 +221,18 @@ pub(crate) async fn round_trip(
     };
     let framing = response_body_kind(method, &head)
         .map_err(|e| AttemptError::new(proto_err(e), Progress::ResponseStarted))?;
+    let pending_write = continuing.then(|| {
+        std::mem::replace(
+            &mut ex.writer,
+            RequestWriter {
+                head_off: 0,
+                segs: Default::default(),
+                body: BodySrc::Done,
+                wrote_any: true,
+                flushed: true,
+            },
+        )
+    });
     let reusable = !ex.conn.broken
         && !ex.body_withheld
         && response_keep_alive(&head)
@@ -226,6 +245,7 @@ pub(crate) async fn round_trip(
         head,
         framing,
         reusable,
+        pending_write,
     })
 }
 
@@ -400,18 +420,208 @@ enum BodySrc {
     },
 }
 
-/// Both directions of one exchange.
-struct Exchange<'c, 't> {
-    conn: &'c mut H1Conn,
-    t: &'t Tracer,
-    limits: &'c Limits,
-    /// Bytes of `conn.write_buf` already written.
+/// Why writing the request failed.
+pub(crate) struct WriteFailure {
+    pub(crate) err: Error,
+    /// The user's body failed (rather than the socket).
+    pub(crate) body: bool,
+}
+
+/// The write side of an exchange: the head buffer (in the connection), the queued segments and
+/// the body still to pull. It can outlive `round_trip`: when the final response arrives while
+/// the body is still being sent on a keep-alive connection, the response body finishes the
+/// write (Go keeps writing on its write loop after RoundTrip returned).
+pub(crate) struct RequestWriter {
+    /// Bytes of the connection's `write_buf` already written.
     head_off: usize,
     /// Segments queued after the head buffer.
     segs: std::collections::VecDeque<Bytes>,
     body: BodySrc,
     wrote_any: bool,
     flushed: bool,
+}
+
+impl RequestWriter {
+    /// Write only the head buffer (used before waiting for 100 Continue).
+    fn poll_flush_head(
+        &mut self,
+        io: &mut Stream,
+        buf: &[u8],
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        while self.head_off < buf.len() {
+            let n = match Pin::new(&mut *io).poll_write(cx, &buf[self.head_off..]) {
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.wrote_any = true;
+            self.head_off += n;
+        }
+        Pin::new(io).poll_flush(cx)
+    }
+
+    /// Write everything queued (head remainder, then segments). Ready(Ok) when all is out.
+    fn poll_queued(
+        &mut self,
+        io: &mut Stream,
+        buf: &[u8],
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            let head_rem = buf.len().saturating_sub(self.head_off);
+            if head_rem == 0 && self.segs.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            let n = {
+                let mut slices: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
+                let mut k = 0;
+                if head_rem > 0 {
+                    slices[0] = IoSlice::new(&buf[self.head_off..]);
+                    k = 1;
+                }
+                for s in self.segs.iter() {
+                    if k == slices.len() {
+                        break;
+                    }
+                    slices[k] = IoSlice::new(s);
+                    k += 1;
+                }
+                let io = Pin::new(&mut *io);
+                let res = if k == 1 {
+                    io.poll_write(cx, &slices[0])
+                } else {
+                    io.poll_write_vectored(cx, &slices[..k])
+                };
+                match res {
+                    Poll::Ready(Ok(n)) => n,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            };
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.wrote_any = true;
+            let mut n = n;
+            let take = n.min(head_rem);
+            self.head_off += take;
+            n -= take;
+            while n > 0 {
+                let Some(front) = self.segs.front_mut() else {
+                    break;
+                };
+                if n >= front.len() {
+                    n -= front.len();
+                    self.segs.pop_front();
+                } else {
+                    front.advance(n);
+                    n = 0;
+                }
+            }
+        }
+    }
+
+    /// Drive the whole write: head, body, terminator, flush. Ready(Ok) once all is written.
+    pub(crate) fn poll_write(
+        &mut self,
+        io: &mut Stream,
+        buf: &[u8],
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), WriteFailure>> {
+        let io_fail = |e: io::Error| WriteFailure {
+            err: Error::with(Kind::Io, e),
+            body: false,
+        };
+        loop {
+            match self.poll_queued(io, buf, cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(io_fail(e))),
+                Poll::Pending => return Poll::Pending,
+            }
+            // Queue is empty: pull more body.
+            match &mut self.body {
+                BodySrc::Done => {
+                    if !self.flushed {
+                        match Pin::new(&mut *io).poll_flush(cx) {
+                            Poll::Ready(Ok(())) => self.flushed = true,
+                            Poll::Ready(Err(e)) => return Poll::Ready(Err(io_fail(e))),
+                            Poll::Pending => return Poll::Pending,
+                        }
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                BodySrc::Stream { body, enc } => match body.as_mut().poll_frame(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Ok(frame))) => {
+                        // Trailer frames are not sent (Go does not trace them either).
+                        if let Ok(data) = frame.into_data() {
+                            if !data.is_empty() {
+                                let mut prefix = Vec::new();
+                                if let Err(e) = enc.encode_chunk_header(data.len(), &mut prefix) {
+                                    return Poll::Ready(Err(WriteFailure {
+                                        err: proto_err(e),
+                                        body: true,
+                                    }));
+                                }
+                                if !prefix.is_empty() {
+                                    self.segs.push_back(Bytes::from(prefix));
+                                }
+                                self.segs.push_back(data);
+                                let mut suffix = Vec::new();
+                                enc.encode_chunk_trailer(&mut suffix);
+                                if !suffix.is_empty() {
+                                    self.segs.push_back(Bytes::from(suffix));
+                                }
+                            }
+                        }
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        return Poll::Ready(Err(WriteFailure {
+                            err: Error::with(Kind::RequestBody, e),
+                            body: true,
+                        }))
+                    }
+                    Poll::Ready(None) => {
+                        let mut tail = Vec::new();
+                        if let Err(e) = enc.finish(&mut tail) {
+                            return Poll::Ready(Err(WriteFailure {
+                                err: proto_err(e),
+                                body: true,
+                            }));
+                        }
+                        if !tail.is_empty() {
+                            self.segs.push_back(Bytes::from(tail));
+                        }
+                        self.body = BodySrc::Done;
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// How the write phase of an exchange ended.
+enum WriteEnd {
+    /// The whole request is out.
+    Written,
+    /// A final response that closes the connection arrived first: the rest of the body is
+    /// withheld.
+    Withheld,
+    /// A final keep-alive response arrived first: the body keeps going while the response is
+    /// read (the writer travels with the response body).
+    Continuing,
+}
+
+/// Both directions of one exchange.
+struct Exchange<'c, 't> {
+    conn: &'c mut H1Conn,
+    t: &'t Tracer,
+    limits: &'c Limits,
+    writer: RequestWriter,
     // read side
     got_first_byte: bool,
     n1xx: u32,
@@ -461,11 +671,13 @@ impl<'c, 't> Exchange<'c, 't> {
             conn,
             t,
             limits,
-            head_off: 0,
-            segs,
-            body,
-            wrote_any: false,
-            flushed: false,
+            writer: RequestWriter {
+                head_off: 0,
+                segs,
+                body,
+                wrote_any: false,
+                flushed: false,
+            },
             got_first_byte: false,
             n1xx: 0,
             expecting_100: false,
@@ -478,190 +690,47 @@ impl<'c, 't> Exchange<'c, 't> {
     fn progress(&self) -> Progress {
         if self.got_first_byte {
             Progress::ResponseStarted
-        } else if self.wrote_any {
+        } else if self.writer.wrote_any {
             Progress::NoResponse
         } else {
             Progress::NothingWritten
         }
     }
 
-    fn write_err(&self, e: io::Error) -> AttemptError {
-        AttemptError::new(Error::with(Kind::Io, e), self.progress())
-    }
-
     /// Write only the head buffer (used before waiting for 100 Continue).
     fn poll_flush_buffered(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.head_off < self.conn.write_buf.len() {
-            let n = match Pin::new(&mut self.conn.io)
-                .poll_write(cx, &self.conn.write_buf[self.head_off..])
-            {
-                Poll::Ready(Ok(n)) => n,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            };
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.wrote_any = true;
-            self.head_off += n;
-        }
-        Pin::new(&mut self.conn.io).poll_flush(cx)
+        let conn = &mut *self.conn;
+        self.writer
+            .poll_flush_head(&mut conn.io, &conn.write_buf, cx)
     }
 
-    /// Write everything queued (head remainder, then segments). Ready(Ok) when all is out.
-    fn poll_write_queued(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        loop {
-            let head_rem = self.conn.write_buf.len() - self.head_off;
-            if head_rem == 0 && self.segs.is_empty() {
-                return Poll::Ready(Ok(()));
-            }
-            let n = {
-                let mut slices: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
-                let mut k = 0;
-                if head_rem > 0 {
-                    slices[0] = IoSlice::new(&self.conn.write_buf[self.head_off..]);
-                    k = 1;
-                }
-                for s in self.segs.iter() {
-                    if k == slices.len() {
-                        break;
-                    }
-                    slices[k] = IoSlice::new(s);
-                    k += 1;
-                }
-                let io = Pin::new(&mut self.conn.io);
-                let res = if k == 1 {
-                    io.poll_write(cx, &slices[0])
+    /// Drive the write while reading any response that arrives meanwhile.
+    fn poll_write_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<WriteEnd, AttemptError>> {
+        let conn = &mut *self.conn;
+        match self.writer.poll_write(&mut conn.io, &conn.write_buf, cx) {
+            Poll::Ready(Ok(())) => return Poll::Ready(Ok(WriteEnd::Written)),
+            Poll::Ready(Err(f)) => {
+                self.conn.broken = true;
+                let progress = if f.body {
+                    Progress::ResponseStarted
                 } else {
-                    io.poll_write_vectored(cx, &slices[..k])
+                    self.progress()
                 };
-                match res {
-                    Poll::Ready(Ok(n)) => n,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => return Poll::Pending,
-                }
-            };
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                return Poll::Ready(Err(AttemptError::new(f.err, progress)));
             }
-            self.wrote_any = true;
-            let mut n = n;
-            let take = n.min(head_rem);
-            self.head_off += take;
-            n -= take;
-            while n > 0 {
-                let Some(front) = self.segs.front_mut() else {
-                    break;
-                };
-                if n >= front.len() {
-                    n -= front.len();
-                    self.segs.pop_front();
-                } else {
-                    front.advance(n);
-                    n = 0;
-                }
-            }
+            Poll::Pending => {}
         }
+        // Blocked on the socket or the body: look at the read side.
+        self.poll_read_side_during_write(cx)
     }
 
-    /// Drive the whole write (head, body, terminator, flush) while reading any response that
-    /// arrives meanwhile. Ready(Ok) once the request is fully written, or once a final response
-    /// arrived that says the connection closes (the rest of the body is then abandoned).
-    fn poll_write_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), AttemptError>> {
-        loop {
-            // Write side.
-            match self.poll_write_queued(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.write_err(e))),
-                Poll::Pending => {
-                    // Blocked on the socket: look at the read side, then wait.
-                    if let Poll::Ready(r) = self.poll_read_side_during_write(cx) {
-                        return Poll::Ready(r);
-                    }
-                    return Poll::Pending;
-                }
-            }
-            // Queue is empty: pull more body.
-            let mut finished = false;
-            match &mut self.body {
-                BodySrc::Done => finished = true,
-                BodySrc::Stream { body, enc } => match body.as_mut().poll_frame(cx) {
-                    Poll::Pending => {
-                        if let Poll::Ready(r) = self.poll_read_side_during_write(cx) {
-                            return Poll::Ready(r);
-                        }
-                        return Poll::Pending;
-                    }
-                    Poll::Ready(Some(Ok(frame))) => {
-                        if let Ok(data) = frame.into_data() {
-                            if !data.is_empty() {
-                                let mut prefix = Vec::new();
-                                if let Err(e) = enc.encode_chunk_header(data.len(), &mut prefix) {
-                                    return Poll::Ready(Err(AttemptError::new(
-                                        proto_err(e),
-                                        self.progress(),
-                                    )));
-                                }
-                                if !prefix.is_empty() {
-                                    self.segs.push_back(Bytes::from(prefix));
-                                }
-                                self.segs.push_back(data);
-                                let mut suffix = Vec::new();
-                                enc.encode_chunk_trailer(&mut suffix);
-                                if !suffix.is_empty() {
-                                    self.segs.push_back(Bytes::from(suffix));
-                                }
-                            }
-                        }
-                        // Trailer frames are not sent (as Go does not trace them either).
-                    }
-                    Poll::Ready(Some(Err(e))) => {
-                        self.conn.broken = true;
-                        return Poll::Ready(Err(AttemptError::new(
-                            Error::with(Kind::RequestBody, e),
-                            Progress::ResponseStarted,
-                        )));
-                    }
-                    Poll::Ready(None) => {
-                        let mut tail = Vec::new();
-                        if let Err(e) = enc.finish(&mut tail) {
-                            self.conn.broken = true;
-                            return Poll::Ready(Err(AttemptError::new(
-                                proto_err(e),
-                                Progress::ResponseStarted,
-                            )));
-                        }
-                        if !tail.is_empty() {
-                            self.segs.push_back(Bytes::from(tail));
-                        }
-                        self.body = BodySrc::Done;
-                    }
-                },
-            }
-            if finished {
-                if !self.flushed {
-                    match Pin::new(&mut self.conn.io).poll_flush(cx) {
-                        Poll::Ready(Ok(())) => self.flushed = true,
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(self.write_err(e))),
-                        Poll::Pending => {
-                            if let Poll::Ready(r) = self.poll_read_side_during_write(cx) {
-                                return Poll::Ready(r);
-                            }
-                            return Poll::Pending;
-                        }
-                    }
-                }
-                return Poll::Ready(Ok(()));
-            }
-        }
-    }
-
-    /// While the write is blocked, read responses. Returns Ready when the write should stop:
-    /// a final response that closes the connection arrived (`Ok`), or reading failed (`Err`).
+    /// While the write is blocked, read responses. Ready when the write phase should end: a
+    /// final response arrived (`Withheld` if it closes the connection, `Continuing` if not),
+    /// or reading failed.
     fn poll_read_side_during_write(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<(), AttemptError>> {
+    ) -> Poll<Result<WriteEnd, AttemptError>> {
         if self.final_head.is_some() {
             return Poll::Pending;
         }
@@ -669,8 +738,7 @@ impl<'c, 't> Exchange<'c, 't> {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Ready(Ok(HeadEvent::Interim)) => {
-                // Keep going: the hooks already fired; the waker is registered by the next
-                // poll of the read side.
+                // The hooks fired; poll again so both sides register their wakers.
                 cx.waker().wake_by_ref();
                 Poll::Pending
             }
@@ -684,10 +752,9 @@ impl<'c, 't> Exchange<'c, 't> {
                     // The server answered and will close: stop sending the body.
                     self.body_withheld = true;
                     self.conn.broken = true;
-                    Poll::Ready(Ok(()))
+                    Poll::Ready(Ok(WriteEnd::Withheld))
                 } else {
-                    // Finish the body so the connection stays in sync.
-                    Poll::Pending
+                    Poll::Ready(Ok(WriteEnd::Continuing))
                 }
             }
         }
