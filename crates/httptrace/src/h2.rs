@@ -446,27 +446,32 @@ pub(crate) async fn round_trip(
 
     let mut ex = Exchange {
         resp_fut,
-        send_stream: Some(send_stream),
+        sender: BodySender {
+            stream: Some(send_stream),
+            body: match body.kind {
+                BodyKind::Empty => Src::Done,
+                BodyKind::Full(b) if b.is_empty() => Src::Done,
+                BodyKind::Full(b) => Src::Full(Some(b)),
+                BodyKind::Stream { body, .. } => Src::Stream(body),
+            },
+            chunk: None,
+            done: end_of_stream,
+            conn: conn.clone(),
+        },
+        continuing: false,
         t,
         conn: &conn,
         got_first_byte: false,
         n1xx: 0,
         final_head: None,
-        body: match body.kind {
-            BodyKind::Empty => Src::Done,
-            BodyKind::Full(b) if b.is_empty() => Src::Done,
-            BodyKind::Full(b) => Src::Full(Some(b)),
-            BodyKind::Stream { body, .. } => Src::Stream(body),
-        },
-        chunk: None,
-        body_done: end_of_stream,
         withheld: false,
     };
 
     // ---- Expect: 100-continue (Go's h2 writeRequest select)
+    let mut expect_timer = None;
     if expect_continue {
         t.wait_100_continue();
-        let mut timer = Box::pin(tokio::time::sleep(cfg.expect_continue_timeout));
+        let timer = expect_timer.insert(Box::pin(tokio::time::sleep(cfg.expect_continue_timeout)));
         match poll_fn(|cx| ex.poll_wait_continue(cx, timer.as_mut())).await {
             Ok(()) => {}
             Err(e) => {
@@ -479,8 +484,16 @@ pub(crate) async fn round_trip(
     }
 
     // ---- body and response concurrently
-    let write_res = poll_fn(|cx| ex.poll_send_body(cx)).await;
+    let write_res = if ex.continuing {
+        Ok(())
+    } else {
+        // The timer only matters while waiting for 100 Continue.
+        expect_timer = None;
+        poll_fn(|cx| ex.poll_send_body(cx)).await
+    };
     match &write_res {
+        // The body goes on after the response returns; see below.
+        Ok(()) if ex.continuing => {}
         Ok(()) if ex.withheld => t.wrote_request(&WroteRequestInfo {
             err: Some(Error::with(
                 Kind::Http2,
@@ -521,13 +534,37 @@ pub(crate) async fn round_trip(
     let Some(resp) = ex.final_head.take() else {
         return Err(fail(Error::with(Kind::Http2, msg("no response head"))));
     };
+    if ex.continuing {
+        // Finish the body on its own task (Go's writeRequest goroutine): the response must not
+        // wait for an upload the server answers while it streams.
+        let mut sender = std::mem::replace(
+            &mut ex.sender,
+            BodySender {
+                stream: None,
+                body: Src::Done,
+                chunk: None,
+                done: true,
+                conn: conn.clone(),
+            },
+        );
+        let t2 = t.clone();
+        tokio::spawn(async move {
+            if let Some(timer) = expect_timer {
+                timer.await;
+            }
+            let res = poll_fn(|cx| sender.poll_send(cx)).await;
+            t2.wrote_request(&WroteRequestInfo {
+                err: res.err().map(|e| e.err),
+            });
+        });
+    }
     let (parts, recv) = resp.into_parts();
     t.got_response_headers(&ResponseHeadersInfo {
         status: parts.status,
         version: Version::HTTP_2,
     });
     let pending_reset = if ex.withheld {
-        ex.send_stream.take()
+        ex.sender.stream.take()
     } else {
         None
     };
@@ -556,15 +593,14 @@ enum Src {
 
 struct Exchange<'a> {
     resp_fut: ResponseFuture,
-    send_stream: Option<SendStream<Bytes>>,
+    sender: BodySender,
+    /// The final head arrived before the body was all sent.
+    continuing: bool,
     t: &'a Tracer,
     conn: &'a H2Conn,
     got_first_byte: bool,
     n1xx: u32,
     final_head: Option<Response<RecvStream>>,
-    body: Src,
-    chunk: Option<Bytes>,
-    body_done: bool,
     /// The body was not sent because a final status ≥ 300 came first.
     withheld: bool,
 }
@@ -624,7 +660,7 @@ impl Exchange<'_> {
     }
 
     fn reset(&mut self, reason: Reason) {
-        if let Some(s) = self.send_stream.as_mut() {
+        if let Some(s) = self.sender.stream.as_mut() {
             s.send_reset(reason);
         }
     }
@@ -645,10 +681,13 @@ impl Exchange<'_> {
                     .unwrap_or(0);
                 if status >= 300 {
                     self.withheld = true;
-                    self.body_done = true;
+                    self.sender.done = true;
                     return Poll::Ready(Ok(()));
                 }
-                break;
+                // A success before 100: the response goes back now; the body still waits for
+                // the timer (Go), on the upload task.
+                self.continuing = true;
+                return Poll::Ready(Ok(()));
             }
             match self.poll_head(cx, false) {
                 Poll::Ready(Ok(Head::Interim(100))) => return Poll::Ready(Ok(())),
@@ -666,7 +705,7 @@ impl Exchange<'_> {
     /// Send the body with flow control while watching for the response.
     fn poll_send_body(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), H2Error>> {
         loop {
-            if self.body_done {
+            if self.sender.done {
                 return Poll::Ready(Ok(()));
             }
             // Watch the response side (1xx hooks, early final head).
@@ -676,17 +715,43 @@ impl Exchange<'_> {
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Pending => {}
                 }
+            } else {
+                // The final head came first: the response goes back now and the body keeps
+                // going on its own task (Go's writeRequest goroutine).
+                self.continuing = true;
+                return Poll::Ready(Ok(()));
             }
-            let Some(stream) = self.send_stream.as_mut() else {
+            return self.sender.poll_send(cx);
+        }
+    }
+}
+
+/// The request body's sending side of a stream, with flow control.
+struct BodySender {
+    stream: Option<SendStream<Bytes>>,
+    body: Src,
+    chunk: Option<Bytes>,
+    done: bool,
+    conn: H2Conn,
+}
+
+impl BodySender {
+    /// Send the body to its end (END_STREAM included).
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), H2Error>> {
+        loop {
+            if self.done {
+                return Poll::Ready(Ok(()));
+            }
+            let Some(stream) = self.stream.as_mut() else {
                 return Poll::Ready(Ok(()));
             };
             if self.chunk.is_none() {
                 match &mut self.body {
                     Src::Done => {
                         if let Err(e) = stream.send_data(Bytes::new(), true) {
-                            return Poll::Ready(Err(classify(e, self.conn)));
+                            return Poll::Ready(Err(classify(e, &self.conn)));
                         }
-                        self.body_done = true;
+                        self.done = true;
                         continue;
                     }
                     Src::Full(b) => match b.take() {
@@ -721,7 +786,7 @@ impl Exchange<'_> {
                         msg("stream closed while sending the request body"),
                     ))))
                 }
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(classify(e, self.conn))),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(classify(e, &self.conn))),
                 Poll::Ready(Some(Ok(0))) => continue,
                 Poll::Ready(Some(Ok(n))) => {
                     let Some(mut chunk) = self.chunk.take() else {
@@ -733,10 +798,10 @@ impl Exchange<'_> {
                         self.chunk = Some(chunk);
                     }
                     if let Err(e) = stream.send_data(part, last) {
-                        return Poll::Ready(Err(classify(e, self.conn)));
+                        return Poll::Ready(Err(classify(e, &self.conn)));
                     }
                     if last {
-                        self.body_done = true;
+                        self.done = true;
                     }
                 }
             }
