@@ -862,14 +862,7 @@ impl Call<'_> {
                 let (found, discarded) = client.pool.take_idle(&key, t);
                 discarded_total += discarded;
                 if let Some(co) = found {
-                    if t.is_active() {
-                        t.got_conn(&GotConnInfo {
-                            conn: (*co.conn.info).clone(),
-                            reused: co.conn.reused,
-                            was_idle: true,
-                            idle_time: co.idle_for,
-                        });
-                    }
+                    got_conn(t, &co.conn, co.conn.reused, true, co.idle_for);
                     return Ok(Conn::H1(co.conn));
                 }
             }
@@ -889,14 +882,7 @@ impl Call<'_> {
                     match got {
                         Some(Handoff::Conn(c)) => {
                             t.pool_wait_done(&PoolWaitDoneInfo { waited, err: None });
-                            if t.is_active() {
-                                t.got_conn(&GotConnInfo {
-                                    conn: (*c.info).clone(),
-                                    reused: c.reused,
-                                    was_idle: false,
-                                    idle_time: Duration::ZERO,
-                                });
-                            }
+                            got_conn(t, &c, c.reused, false, Duration::ZERO);
                             return Ok(Conn::H1(c));
                         }
                         Some(Handoff::Slot(g)) => {
@@ -978,14 +964,7 @@ impl Call<'_> {
                         Err(_) => return Err(Error::with(Kind::Connect, msg("dial task ended"))),
                     },
                     Some(c) = h.recv() => {
-                        if t.is_active() {
-                            t.got_conn(&GotConnInfo {
-                                conn: (*c.info).clone(),
-                                reused: c.reused,
-                                was_idle: false,
-                                idle_time: Duration::ZERO,
-                            });
-                        }
+                        got_conn(t, &c, c.reused, false, Duration::ZERO);
                         return Ok(Conn::H1(c));
                     }
                 }
@@ -993,14 +972,7 @@ impl Call<'_> {
         };
         // `handoff` drops here: a connection handed over while the dial won goes back to the
         // pool instead of being lost.
-        if t.is_active() {
-            t.got_conn(&GotConnInfo {
-                conn: (*conn.info).clone(),
-                reused: false,
-                was_idle: false,
-                idle_time: Duration::ZERO,
-            });
-        }
+        got_conn(t, &conn, false, false, Duration::ZERO);
         Ok(Conn::H1(conn))
     }
 }
@@ -1059,6 +1031,18 @@ impl<T: Returnable> Drop for ReturnOnDrop<T> {
                 v.give_back(&self.pool);
             }
         }
+    }
+}
+
+/// Fire `got_conn` for an HTTP/1.1 connection (building the payload only when tracing).
+fn got_conn(t: &Tracer, c: &H1Conn, reused: bool, was_idle: bool, idle_time: Duration) {
+    if t.is_active() {
+        t.got_conn(&GotConnInfo {
+            conn: (*c.info).clone(),
+            reused,
+            was_idle,
+            idle_time,
+        });
     }
 }
 

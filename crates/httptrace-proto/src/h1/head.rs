@@ -164,16 +164,7 @@ pub fn parse_response_head(buf: &[u8], limits: &Limits) -> Result<ParseStatus, P
         }
     };
 
-    let version = match response.version {
-        Some(0) => Version::HTTP_10,
-        Some(1) => Version::HTTP_11,
-        _ => return Err(ProtoError::UnsupportedVersion),
-    };
-    let status = response
-        .code
-        .and_then(|c| StatusCode::from_u16(c).ok())
-        .ok_or(ProtoError::InvalidStatusLine)?;
-    let reason = reason_of(status, response.reason, window);
+    let (version, status, reason) = status_line(&response, window)?;
 
     let mut map = HeaderMap::try_with_capacity(response.headers.len()).map_err(|_| {
         ProtoError::TooManyHeaders {
@@ -199,6 +190,23 @@ pub fn parse_response_head(buf: &[u8], limits: &Limits) -> Result<ParseStatus, P
         },
         consumed,
     })
+}
+
+/// Version, status and reason of a parsed status line.
+fn status_line(
+    response: &httparse::Response<'_, '_>,
+    window: &[u8],
+) -> Result<(Version, StatusCode, Cow<'static, str>), ProtoError> {
+    let version = match response.version {
+        Some(0) => Version::HTTP_10,
+        Some(1) => Version::HTTP_11,
+        _ => return Err(ProtoError::UnsupportedVersion),
+    };
+    let status = response
+        .code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or(ProtoError::InvalidStatusLine)?;
+    Ok((version, status, reason_of(status, response.reason, window)))
 }
 
 /// The reason phrase: borrowed when canonical, else an owned copy.
@@ -279,16 +287,7 @@ pub fn parse_response_head_bytes(
                     ))
                 }
             };
-        let version = match response.version {
-            Some(0) => Version::HTTP_10,
-            Some(1) => Version::HTTP_11,
-            _ => return Err(ProtoError::UnsupportedVersion),
-        };
-        let status = response
-            .code
-            .and_then(|c| StatusCode::from_u16(c).ok())
-            .ok_or(ProtoError::InvalidStatusLine)?;
-        let reason = reason_of(status, response.reason, window);
+        let (version, status, reason) = status_line(&response, window)?;
         let base = window.as_ptr() as usize;
         let off = |p: &[u8]| (p.as_ptr() as usize).wrapping_sub(base);
         for (span, h) in spans.iter_mut().zip(response.headers.iter()) {
