@@ -567,12 +567,14 @@ impl Call<'_> {
             }
             let mut attempt: u32 = 0;
             let resp = loop {
-                t.request_start(&RequestStartInfo {
-                    attempt,
-                    redirect_hop: hop,
-                    method: method.clone(),
-                    url: url.clone(),
-                });
+                if t.is_active() {
+                    t.request_start(&RequestStartInfo {
+                        attempt,
+                        redirect_hop: hop,
+                        method: method.clone(),
+                        url: url.clone(),
+                    });
+                }
                 let replay = body.try_clone();
                 body_replayable = replay.is_some();
                 let this_body = std::mem::take(&mut body);
