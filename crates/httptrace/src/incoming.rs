@@ -226,7 +226,8 @@ impl H1Body {
                     return Poll::Ready(Some(Err(err)));
                 }
             }
-            match poll_read_buf(&mut conn.io, &mut conn.read_buf, cx) {
+            let (io, rbuf) = conn.io_and_read_buf();
+            match poll_read_buf(io, rbuf, cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(0)) => match self.decoder.decode_eof() {
                     Ok(Decoded::Done { .. }) | Ok(Decoded::NeedMore) => {
@@ -261,7 +262,8 @@ impl H1Body {
         let (Some(w), Some(conn)) = (self.pending_write.as_mut(), self.conn.as_mut()) else {
             return;
         };
-        match w.poll_write(&mut conn.io, &conn.write_buf, cx) {
+        let (io, buf) = conn.io_and_write_buf();
+        match w.poll_write(io, buf, cx) {
             Poll::Pending => {}
             Poll::Ready(Ok(())) => {
                 self.pending_write = None;

@@ -187,6 +187,19 @@ impl<'a> HeadWriter<'a> {
         Ok(())
     }
 
+    /// Appends `name: value` without validating it, for fields the caller has already checked
+    /// (with [`validate_header`] or [`validate_field_bytes`]) or built from validated types
+    /// (`http::HeaderName` / `http::HeaderValue` forbid CR, LF and NUL). Writing unchecked bytes
+    /// from elsewhere can split the head: validate first.
+    pub fn field_prevalidated(&mut self, name: &[u8], value: &[u8]) {
+        self.buf
+            .reserve(name.len().saturating_add(value.len()).saturating_add(4));
+        self.buf.extend_from_slice(name);
+        self.buf.extend_from_slice(b": ");
+        self.buf.extend_from_slice(value);
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
     /// Appends the empty line that ends the head.
     pub fn finish(self) {
         self.buf.extend_from_slice(b"\r\n");

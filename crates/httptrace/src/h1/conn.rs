@@ -17,7 +17,40 @@ use crate::trace::ConnInfo;
 pub(crate) const READ_BUF_INIT: usize = 8 * 1024;
 
 /// One HTTP/1.1 connection, owned by exactly one request at a time (or by the idle pool).
-pub(crate) struct H1Conn {
+///
+/// Boxed: a connection moves through the pool, the dial task, the round trip and the response
+/// body several times per request, and moving a pointer beats copying ~200 bytes each time.
+pub(crate) struct H1Conn(Box<H1ConnInner>);
+
+impl std::ops::Deref for H1Conn {
+    type Target = H1ConnInner;
+    fn deref(&self) -> &H1ConnInner {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for H1Conn {
+    fn deref_mut(&mut self) -> &mut H1ConnInner {
+        &mut self.0
+    }
+}
+
+impl H1Conn {
+    /// The stream and the head buffer, borrowed together.
+    pub(crate) fn io_and_write_buf(&mut self) -> (&mut Stream, &[u8]) {
+        let inner = &mut *self.0;
+        (&mut inner.io, &inner.write_buf)
+    }
+
+    /// The stream and the read buffer, borrowed together.
+    pub(crate) fn io_and_read_buf(&mut self) -> (&mut Stream, &mut BytesMut) {
+        let inner = &mut *self.0;
+        (&mut inner.io, &mut inner.read_buf)
+    }
+}
+
+/// The state of an [`H1Conn`].
+pub(crate) struct H1ConnInner {
     pub(crate) io: Stream,
     /// Bytes read from the socket and not consumed yet.
     pub(crate) read_buf: BytesMut,
@@ -46,7 +79,7 @@ pub(crate) enum IdleHealth {
 
 impl H1Conn {
     pub(crate) fn new(io: Stream, info: Arc<ConnInfo>, key: PoolKey) -> H1Conn {
-        H1Conn {
+        H1Conn(Box::new(H1ConnInner {
             io,
             read_buf: BytesMut::with_capacity(READ_BUF_INIT),
             write_buf: Vec::with_capacity(1024),
@@ -55,7 +88,7 @@ impl H1Conn {
             reused: false,
             broken: false,
             slot: None,
-        }
+        }))
     }
 
     /// Poll the socket once without registering interest: an idle connection must have nothing

@@ -324,7 +324,9 @@ struct HeadParts<'a> {
 
 /// Go's `Request.write`, header part: Host, User-Agent, the framing field, the request's own
 /// fields, then the fields the transport adds; `wrote_header_field` right after each field is
-/// in the buffer.
+/// in the buffer. Every field is already valid here: the request's own fields were checked by
+/// `validate` before any hook fired, and the rest are `HeaderValue`s, URI parts or constants
+/// (none can hold CR, LF or NUL).
 fn encode_head(buf: &mut Vec<u8>, p: &HeadParts<'_>, t: &Tracer) -> Result<(), ProtoError> {
     let HeadParts {
         method,
@@ -337,18 +339,18 @@ fn encode_head(buf: &mut Vec<u8>, p: &HeadParts<'_>, t: &Tracer) -> Result<(), P
         proxy_authorization,
     } = *p;
     let mut w = HeadWriter::new(buf, method, target);
-    w.field_value(b"Host", host)?;
+    w.field_prevalidated(b"Host", host);
     t.wrote_header_field("Host", HeaderValues::bytes(host));
     match headers.get(http::header::USER_AGENT) {
         Some(ua) => {
             if !ua.is_empty() {
-                w.field_value(b"User-Agent", ua.as_bytes())?;
+                w.field_prevalidated(b"User-Agent", ua.as_bytes());
                 t.wrote_header_field("User-Agent", HeaderValues::one(ua));
             }
         }
         None => {
             if let Some(ua) = default_user_agent {
-                w.field_value(b"User-Agent", ua.as_bytes())?;
+                w.field_prevalidated(b"User-Agent", ua.as_bytes());
                 t.wrote_header_field("User-Agent", HeaderValues::one(ua));
             }
         }
@@ -358,11 +360,11 @@ fn encode_head(buf: &mut Vec<u8>, p: &HeadParts<'_>, t: &Tracer) -> Result<(), P
         RequestFraming::Length(n) => {
             let mut digits = [0u8; 20];
             let v = fmt_u64(n, &mut digits);
-            w.field_value(b"Content-Length", v)?;
+            w.field_prevalidated(b"Content-Length", v);
             t.wrote_header_field("Content-Length", HeaderValues::bytes(v));
         }
         RequestFraming::Chunked => {
-            w.field_value(b"Transfer-Encoding", b"chunked")?;
+            w.field_prevalidated(b"Transfer-Encoding", b"chunked");
             t.wrote_header_field("Transfer-Encoding", HeaderValues::bytes(b"chunked"));
         }
     }
@@ -372,18 +374,18 @@ fn encode_head(buf: &mut Vec<u8>, p: &HeadParts<'_>, t: &Tracer) -> Result<(), P
             continue;
         }
         for v in headers.get_all(name) {
-            w.field_value(name.as_str().as_bytes(), v.as_bytes())?;
+            w.field_prevalidated(name.as_str().as_bytes(), v.as_bytes());
         }
         if tracing_fields {
             t.wrote_header_field(&canonical_name(name), HeaderValues::all(headers, name));
         }
     }
     if add_close {
-        w.field_value(b"Connection", b"close")?;
+        w.field_prevalidated(b"Connection", b"close");
         t.wrote_header_field("Connection", HeaderValues::bytes(b"close"));
     }
     if let Some(pa) = proxy_authorization {
-        w.field_value(b"Proxy-Authorization", pa.as_bytes())?;
+        w.field_prevalidated(b"Proxy-Authorization", pa.as_bytes());
         t.wrote_header_field("Proxy-Authorization", HeaderValues::one(pa));
     }
     w.finish();
@@ -699,15 +701,14 @@ impl<'c, 't> Exchange<'c, 't> {
 
     /// Write only the head buffer (used before waiting for 100 Continue).
     fn poll_flush_buffered(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let conn = &mut *self.conn;
-        self.writer
-            .poll_flush_head(&mut conn.io, &conn.write_buf, cx)
+        let (io, buf) = self.conn.io_and_write_buf();
+        self.writer.poll_flush_head(io, buf, cx)
     }
 
     /// Drive the write while reading any response that arrives meanwhile.
     fn poll_write_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<WriteEnd, AttemptError>> {
-        let conn = &mut *self.conn;
-        match self.writer.poll_write(&mut conn.io, &conn.write_buf, cx) {
+        let (io, buf) = self.conn.io_and_write_buf();
+        match self.writer.poll_write(io, buf, cx) {
             Poll::Ready(Ok(())) => return Poll::Ready(Ok(WriteEnd::Written)),
             Poll::Ready(Err(f)) => {
                 self.conn.broken = true;
@@ -829,8 +830,8 @@ impl<'c, 't> Exchange<'c, 't> {
                 }
             }
             // Need more bytes.
-            let n = match super::conn::poll_read_buf(&mut self.conn.io, &mut self.conn.read_buf, cx)
-            {
+            let (io, rbuf) = self.conn.io_and_read_buf();
+            let n = match super::conn::poll_read_buf(io, rbuf, cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => {
                     self.conn.broken = true;
