@@ -879,7 +879,14 @@ impl Call<'_> {
                     });
                     let started = Instant::now();
                     let mut rx = ReturnOnDrop::new(rx, &client.pool);
+                    // If the request is dropped while waiting, the wait still ends in the trace.
+                    let mut wait = WaitReport {
+                        t,
+                        started,
+                        open: true,
+                    };
                     let got = rx.recv().await;
+                    wait.open = false;
                     let waited = started.elapsed();
                     match got {
                         Some(Handoff::Conn(c)) => {
@@ -976,6 +983,27 @@ impl Call<'_> {
         // pool instead of being lost.
         got_conn(t, &conn, false, false, Duration::ZERO);
         Ok(Conn::H1(conn))
+    }
+}
+
+/// Fires `pool_wait_done` with a cancellation if the waiting request is dropped.
+struct WaitReport<'a> {
+    t: &'a Tracer,
+    started: Instant,
+    open: bool,
+}
+
+impl Drop for WaitReport<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            self.t.pool_wait_done(&PoolWaitDoneInfo {
+                waited: self.started.elapsed(),
+                err: Some(Error::with(
+                    Kind::Canceled,
+                    msg("request dropped while waiting for a connection"),
+                )),
+            });
+        }
     }
 }
 

@@ -121,3 +121,33 @@ async fn a_failed_dial_frees_its_slot() {
         assert_eq!(r.count("pool_wait_start"), 0, "{}", r.dump());
     }
 }
+
+#[tokio::test]
+async fn a_request_dropped_while_waiting_still_ends_its_wait() {
+    let srv = slow_server().await;
+    let client = common::builder()
+        .max_conns_per_host(Some(1))
+        .build()
+        .unwrap();
+    let url = srv.url("/");
+    let rb = Recorder::new();
+    guard(async {
+        let first = client.get(&url).send();
+        let second = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Gives up long before the first request returns its connection.
+            let r = tokio::time::timeout(
+                Duration::from_millis(50),
+                client.get(&url).trace(rb.trace()).send(),
+            )
+            .await;
+            assert!(r.is_err(), "the second request should still be waiting");
+        };
+        let (a, ()) = tokio::join!(first, second);
+        a.unwrap().into_body().bytes().await.unwrap();
+    })
+    .await;
+    assert_eq!(rb.count("pool_wait_start"), 1, "{}", rb.dump());
+    assert_eq!(rb.count("pool_wait_done"), 1, "{}", rb.dump());
+    assert_eq!(rb.count("got_conn"), 0, "{}", rb.dump());
+}
