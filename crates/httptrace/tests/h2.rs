@@ -10,7 +10,9 @@ use bytes::Bytes;
 use http::Version;
 use httptrace::{Body, Client, Protocol, RetryReason};
 use httptrace_peers::{Response, Server, ServerHandle, TestCa};
-use support::{bounded, builder_trusting, get, strs, Rec};
+use support::{
+    bounded, builder_trusting, get, get_concurrently, strs, Rec, FRESH_TLS_H2, REUSED_H2,
+};
 
 const MIB: usize = 1024 * 1024;
 
@@ -49,18 +51,7 @@ async fn first_request_hook_order_and_pseudo_header_fields() {
         let port = srv.port();
         assert_eq!(
             rec.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "tls_start",
-                "tls_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-            ]),
+            strs(FRESH_TLS_H2),
             "events:\n  {}",
             rec.dump()
         );
@@ -118,26 +109,12 @@ async fn second_sequential_request_reuses_connection() {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let (r2, rec2) = get(&c, &srv.url("/")).await;
         assert_eq!(r2.unwrap().0, 200);
-        assert_eq!(
-            rec2.go_names(),
-            strs(&[
-                "get_conn",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-            ]),
-            "{}",
-            rec2.dump()
-        );
+        assert_eq!(rec2.go_names(), strs(REUSED_H2), "{}", rec2.dump());
         assert_eq!(
             rec2.events()[0],
             format!("get_conn 127.0.0.1:{}", srv.port())
         );
-        assert!(rec2
-            .events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert!(rec2.has("got_conn reused=true was_idle=true"));
         let gc = &rec2.got_conns()[0];
         assert!(gc.idle_time > Duration::ZERO, "{gc:?}");
         assert_eq!(srv.connections_accepted(), 1);
@@ -216,8 +193,7 @@ async fn multiplexed_request_is_not_idle() {
         let (r, rec) = get(&c, &srv.url("/")).await;
         assert_eq!(r.unwrap().0, 200);
         assert!(
-            rec.events()
-                .contains(&"got_conn reused=true was_idle=false".to_string()),
+            rec.has("got_conn reused=true was_idle=false"),
             "{}",
             rec.dump()
         );
@@ -272,9 +248,7 @@ async fn h2c_prior_knowledge() {
         // Second request on the same connection.
         let (r, rec2) = get(&c, &srv.url("/")).await;
         assert_eq!(r.unwrap().0, 200);
-        assert!(rec2
-            .events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert!(rec2.has("got_conn reused=true was_idle=true"));
         assert_eq!(srv.connections_accepted(), 1);
     })
     .await;
@@ -359,8 +333,7 @@ async fn got_1xx_hook_error_resets_stream_but_keeps_connection() {
         let (r, rec2) = get(&c, &srv.url("/")).await;
         assert_eq!(r.expect("next request").0, 200);
         assert!(
-            rec2.events()
-                .contains(&"got_conn reused=true was_idle=true".to_string()),
+            rec2.has("got_conn reused=true was_idle=true"),
             "{}",
             rec2.dump()
         );
@@ -605,14 +578,7 @@ async fn goaway_with_concurrent_requests_all_succeed() {
         )
         .await;
         let c = client(&ca);
-        let mut tasks = Vec::new();
-        for _ in 0..6 {
-            let c = c.clone();
-            let url = srv.url("/");
-            tasks.push(tokio::spawn(async move { get(&c, &url).await }));
-        }
-        for t in tasks {
-            let (res, rec) = t.await.unwrap();
+        for (res, rec) in get_concurrently(&c, &srv.url("/"), 6).await {
             assert_eq!(
                 res.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump())).0,
                 200
@@ -708,23 +674,7 @@ async fn goaway_connection_is_not_handed_out_go_parity() {
         let srv = slow_goaway_server(&ca).await;
         let c = client(&ca);
         let (_a, b) = request_after_goaway(&srv, &c).await;
-        assert_eq!(
-            b.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "tls_start",
-                "tls_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-            ]),
-            "events:\n  {}",
-            b.dump()
-        );
+        assert_eq!(b.go_names(), strs(FRESH_TLS_H2), "events:\n  {}", b.dump());
         assert_eq!(b.count("retry"), 0, "{}", b.dump());
         assert_eq!(b.count("got_conn reused=false was_idle=false"), 1);
     })
@@ -746,14 +696,7 @@ async fn max_concurrent_streams_one_with_four_requests() {
         // Let the server's SETTINGS reach the client first.
         let (r, _) = get(&c, &srv.url("/")).await;
         assert_eq!(r.unwrap().0, 200);
-        let mut tasks = Vec::new();
-        for _ in 0..4 {
-            let c = c.clone();
-            let url = srv.url("/");
-            tasks.push(tokio::spawn(async move { get(&c, &url).await }));
-        }
-        for t in tasks {
-            let (res, rec) = t.await.unwrap();
+        for (res, rec) in get_concurrently(&c, &srv.url("/"), 4).await {
             assert_eq!(
                 res.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump())).0,
                 200
@@ -777,14 +720,7 @@ async fn max_concurrent_streams_one_cold_start() {
         )
         .await;
         let c = client(&ca);
-        let mut tasks = Vec::new();
-        for _ in 0..4 {
-            let c = c.clone();
-            let url = srv.url("/");
-            tasks.push(tokio::spawn(async move { get(&c, &url).await }));
-        }
-        for t in tasks {
-            let (res, rec) = t.await.unwrap();
+        for (res, rec) in get_concurrently(&c, &srv.url("/"), 4).await {
             let (status, _) = res.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump()));
             assert_eq!(status, 200);
             for r in rec.retries() {
@@ -845,9 +781,7 @@ async fn http1_only_client_against_h2_server() {
         assert_eq!(rec.count("put_idle_conn nil"), 1);
         let (res, rec) = get(&c, &srv.url("/")).await;
         assert_eq!(res.unwrap().0, 200);
-        assert!(rec
-            .events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert!(rec.has("got_conn reused=true was_idle=true"));
         assert_eq!(srv.connections_accepted(), 1);
     })
     .await;

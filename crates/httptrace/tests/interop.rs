@@ -17,7 +17,10 @@ use bytes::Bytes;
 use http::Version;
 use httptrace::{Client, Protocol, TlsVersion};
 use httptrace_peers::TestCa;
-use support::{bounded, builder_trusting, get, strs, Rec};
+use support::{
+    bounded, builder_trusting, get, get_concurrently, strs, Rec, FRESH_TCP_H1, FRESH_TLS_H1,
+    FRESH_TLS_H2, REUSED_H2,
+};
 
 const NGINX: &str = "/usr/sbin/nginx";
 const TINYPROXY: &str = "/usr/bin/tinyproxy";
@@ -300,36 +303,17 @@ async fn nginx_plain_get_and_keepalive_reuse() {
         let (status, body) = r1.unwrap_or_else(|e| panic!("{e:?}\n{}", ng.logs()));
         assert_eq!(status, 200);
         assert_eq!(body, HELLO);
-        assert_eq!(
-            rec1.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-                "put_idle_conn",
-            ]),
-            "{}",
-            rec1.dump()
-        );
+        assert_eq!(rec1.go_names(), strs(FRESH_TCP_H1), "{}", rec1.dump());
         assert_eq!(rec1.count("put_idle_conn nil"), 1);
         let (r2, rec2) = get(&c, &ng.url("/hello.txt")).await;
         assert_eq!(r2.unwrap().1, HELLO);
         assert_eq!(rec2.go_names(), strs(H1_REUSED), "{}", rec2.dump());
-        assert!(rec2
-            .events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert!(rec2.has("got_conn reused=true was_idle=true"));
         assert_eq!(rec1.got_conns()[0].conn.id, rec2.got_conns()[0].conn.id);
         // A 404 from nginx keeps the connection too.
         let (r3, rec3) = get(&c, &ng.url("/missing")).await;
         assert_eq!(r3.unwrap().0, 404);
-        assert!(rec3
-            .events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert!(rec3.has("got_conn reused=true was_idle=true"));
     })
     .await;
 }
@@ -345,24 +329,7 @@ async fn nginx_https_http1_with_reuse() {
         let (r1, rec1) = get(&c, &ng.https("/hello.txt")).await;
         let (status, body) = r1.unwrap_or_else(|e| panic!("{e:?}\n{}", ng.logs()));
         assert_eq!((status, body.as_slice()), (200, HELLO));
-        assert_eq!(
-            rec1.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "tls_start",
-                "tls_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-                "put_idle_conn",
-            ]),
-            "{}",
-            rec1.dump()
-        );
+        assert_eq!(rec1.go_names(), strs(FRESH_TLS_H1), "{}", rec1.dump());
         let (st, _) = &rec1.tls()[0];
         assert_eq!(st.alpn.as_deref(), Some("http/1.1"));
         assert_eq!(st.version, Some(TlsVersion::Tls13));
@@ -371,9 +338,7 @@ async fn nginx_https_http1_with_reuse() {
         let (r2, rec2) = get(&c, &ng.https("/hello.txt")).await;
         assert_eq!(r2.unwrap().1, HELLO);
         assert_eq!(rec2.go_names(), strs(H1_REUSED), "{}", rec2.dump());
-        assert!(rec2
-            .events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert!(rec2.has("got_conn reused=true was_idle=true"));
         // Larger body over TLS.
         let resp = c.get(&ng.https("/big.bin")).send().await.unwrap();
         assert_eq!(resp.into_body().drain().await.unwrap(), 2 * 1024 * 1024);
@@ -398,23 +363,7 @@ async fn nginx_https_h2_sequential_and_concurrent() {
             .unwrap_or_else(|e| panic!("{e:?}\n{}", ng.logs()));
         assert_eq!(resp.version(), Version::HTTP_2);
         assert_eq!(&resp.into_body().bytes().await.unwrap()[..], HELLO);
-        assert_eq!(
-            rec1.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "tls_start",
-                "tls_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-            ]),
-            "{}",
-            rec1.dump()
-        );
+        assert_eq!(rec1.go_names(), strs(FRESH_TLS_H2), "{}", rec1.dump());
         assert_eq!(rec1.tls()[0].0.alpn.as_deref(), Some("h2"));
         assert_eq!(rec1.field_names()[0], ":authority");
         let conn_id = rec1.got_conns()[0].conn.id;
@@ -422,32 +371,11 @@ async fn nginx_https_h2_sequential_and_concurrent() {
 
         let (r2, rec2) = get(&c, &ng.https("/hello.txt")).await;
         assert_eq!(r2.unwrap().1, HELLO);
-        assert_eq!(
-            rec2.go_names(),
-            strs(&[
-                "get_conn",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte"
-            ]),
-            "{}",
-            rec2.dump()
-        );
-        assert!(rec2
-            .events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert_eq!(rec2.go_names(), strs(REUSED_H2), "{}", rec2.dump());
+        assert!(rec2.has("got_conn reused=true was_idle=true"));
         assert_eq!(rec2.got_conns()[0].conn.id, conn_id);
 
-        let mut tasks = Vec::new();
-        for _ in 0..5 {
-            let c = c.clone();
-            let url = ng.https("/hello.txt");
-            tasks.push(tokio::spawn(async move { get(&c, &url).await }));
-        }
-        for t in tasks {
-            let (r, rec) = t.await.unwrap();
+        for (r, rec) in get_concurrently(&c, &ng.https("/hello.txt"), 5).await {
             assert_eq!(r.unwrap().1, HELLO);
             let gc = &rec.got_conns()[0];
             assert_eq!(gc.conn.id, conn_id, "all on one connection: {}", rec.dump());
@@ -678,24 +606,7 @@ async fn tinyproxy_connect_https_to_nginx() {
         let (r, rec) = get(&c, &ng.https("/hello.txt")).await;
         let (status, body) = r.unwrap_or_else(|e| panic!("{e:?}\n{}", read_logs(tp.dir.path())));
         assert_eq!((status, body.as_slice()), (200, HELLO));
-        assert_eq!(
-            rec.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "tls_start",
-                "tls_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-                "put_idle_conn",
-            ]),
-            "{}",
-            rec.dump()
-        );
+        assert_eq!(rec.go_names(), strs(FRESH_TLS_H1), "{}", rec.dump());
         assert_eq!(rec.events()[0], format!("get_conn {}", tp.addr()));
         assert_eq!(rec.events()[1], format!("connect_start {}", tp.addr()));
         assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some("http/1.1"));
@@ -703,8 +614,7 @@ async fn tinyproxy_connect_https_to_nginx() {
         let (r2, rec2) = get(&c, &ng.https("/hello.txt")).await;
         assert_eq!(r2.unwrap().1, HELLO);
         assert!(
-            rec2.events()
-                .contains(&"got_conn reused=true was_idle=true".to_string()),
+            rec2.has("got_conn reused=true was_idle=true"),
             "{}",
             rec2.dump()
         );
@@ -772,8 +682,7 @@ async fn socks_round(ng: &Nginx, proxy_url: &str, socks_port: u16) {
     let (r, rec) = get(&c, &ng.url("/hello.txt")).await;
     assert_eq!(r.unwrap().1, HELLO);
     assert!(
-        rec.events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        rec.has("got_conn reused=true was_idle=true"),
         "{}",
         rec.dump()
     );

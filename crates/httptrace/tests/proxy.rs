@@ -13,7 +13,10 @@ use std::time::Duration;
 use httptrace::dns::HostsResolver;
 use httptrace::{Client, Protocol};
 use httptrace_peers::{Proxy, ProxyConfig, Server, Socks5Proxy, TestCa};
-use support::{base64, bounded, builder_trusting, get, strs, Rec};
+use support::{
+    base64, bounded, builder_trusting, get, strs, Rec, FRESH_TCP_H1, FRESH_TLS_H1, FRESH_TLS_H2,
+    REUSED_H1,
+};
 
 fn plain_client(proxy: &str) -> Client {
     Client::builder().proxy(proxy).build().unwrap()
@@ -41,22 +44,7 @@ async fn forward_proxy_plain_http_hooks_and_absolute_form() {
         let body = resp.into_body().bytes().await.unwrap();
         assert_eq!(&body[..], b"Hello, world!");
         let pa = proxy.addr();
-        assert_eq!(
-            rec.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-                "put_idle_conn",
-            ]),
-            "{}",
-            rec.dump()
-        );
+        assert_eq!(rec.go_names(), strs(FRESH_TCP_H1), "{}", rec.dump());
         let ev = rec.events();
         assert_eq!(
             ev[0],
@@ -137,24 +125,9 @@ async fn forward_proxy_connection_reused_for_another_origin() {
         assert_eq!(rec1.count("put_idle_conn nil"), 1, "{}", rec1.dump());
         let (r2, rec2) = get(&c, &b.url("/")).await;
         assert_eq!(r2.unwrap().0, 200);
-        assert_eq!(
-            rec2.go_names(),
-            strs(&[
-                "get_conn",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-                "put_idle_conn",
-            ]),
-            "{}",
-            rec2.dump()
-        );
+        assert_eq!(rec2.go_names(), strs(REUSED_H1), "{}", rec2.dump());
         assert_eq!(rec2.events()[0], format!("get_conn {}", proxy.addr()));
-        assert!(rec2
-            .events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert!(rec2.has("got_conn reused=true was_idle=true"));
         assert_eq!(rec2.fields()[0].1, vec![format!("127.0.0.1:{}", b.port())]);
         assert_eq!(proxy.connections_accepted(), 1);
         assert_eq!(a.requests_served(), 1);
@@ -194,24 +167,7 @@ async fn connect_tunnel_https_h1_hooks() {
         let info = resp.body().conn_info().cloned().unwrap();
         assert_eq!(resp.into_body().bytes().await.unwrap().len(), 13);
         let pa = proxy.addr();
-        assert_eq!(
-            rec.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "tls_start",
-                "tls_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-                "put_idle_conn",
-            ]),
-            "{}",
-            rec.dump()
-        );
+        assert_eq!(rec.go_names(), strs(FRESH_TLS_H1), "{}", rec.dump());
         assert_eq!(rec.events()[0], format!("get_conn {pa}"));
         assert_eq!(rec.events()[1], format!("connect_start {pa}"));
         let origin = format!("127.0.0.1:{}", srv.port());
@@ -235,9 +191,7 @@ async fn connect_tunnel_https_h1_hooks() {
         // Reuse of the tunnelled connection.
         let (r2, rec2) = get(&c, &srv.url("/in")).await;
         assert_eq!(r2.unwrap().0, 200);
-        assert!(rec2
-            .events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert!(rec2.has("got_conn reused=true was_idle=true"));
         assert_eq!(rec2.events()[0], format!("get_conn {pa}"));
         assert_eq!(proxy.tunnels_opened(), 1);
     })
@@ -289,23 +243,7 @@ async fn connect_tunnel_h2_get_conn_proxy_then_target() {
         let pa = proxy.addr();
         let origin = format!("127.0.0.1:{}", srv.port());
         // Everything but the get_conn value.
-        assert_eq!(
-            rec.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "tls_start",
-                "tls_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-            ]),
-            "{}",
-            rec.dump()
-        );
+        assert_eq!(rec.go_names(), strs(FRESH_TLS_H2), "{}", rec.dump());
         assert_eq!(rec.events()[1], format!("connect_start {pa}"));
         assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some("h2"));
         assert_eq!(
@@ -321,9 +259,7 @@ async fn connect_tunnel_h2_get_conn_proxy_then_target() {
             "{}",
             rec2.dump()
         );
-        assert!(rec2
-            .events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert!(rec2.has("got_conn reused=true was_idle=true"));
         assert_eq!(proxy.tunnels_opened(), 1);
         // Go parity, checked last: the first GetConn is the proxy's address.
         assert_eq!(
@@ -415,22 +351,7 @@ async fn socks5_http_no_auth() {
         let (res, rec) = get(&c, &srv.url("/s")).await;
         assert_eq!(res.expect("GET via socks5").0, 200, "{}", rec.dump());
         let sa = socks.addr();
-        assert_eq!(
-            rec.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-                "put_idle_conn",
-            ]),
-            "{}",
-            rec.dump()
-        );
+        assert_eq!(rec.go_names(), strs(FRESH_TCP_H1), "{}", rec.dump());
         assert_eq!(rec.events()[0], format!("get_conn {sa}"));
         assert_eq!(rec.events()[1], format!("connect_start {sa}"));
         let origin = format!("127.0.0.1:{}", srv.port());
@@ -442,9 +363,7 @@ async fn socks5_http_no_auth() {
         // Reuse.
         let (r2, rec2) = get(&c, &srv.url("/s")).await;
         assert_eq!(r2.unwrap().0, 200);
-        assert!(rec2
-            .events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert!(rec2.has("got_conn reused=true was_idle=true"));
         assert_eq!(socks.connections_accepted(), 1);
     })
     .await;
@@ -661,24 +580,7 @@ async fn https_proxy_http_target_one_tls_pair() {
             .unwrap();
         let (res, rec) = get(&c, &srv.url("/p")).await;
         assert_eq!(res.expect("GET via https proxy").0, 200, "{}", rec.dump());
-        assert_eq!(
-            rec.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "tls_start",
-                "tls_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-                "put_idle_conn",
-            ]),
-            "{}",
-            rec.dump()
-        );
+        assert_eq!(rec.go_names(), strs(FRESH_TLS_H1), "{}", rec.dump());
         assert_eq!(
             proxy.requests_seen(),
             vec![format!("GET http://127.0.0.1:{}/p HTTP/1.1", srv.port())]

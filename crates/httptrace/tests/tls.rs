@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use httptrace::{Client, Protocol, TimeoutKind, TlsVersion};
 use httptrace_peers::{Server, TestCa};
-use support::{bounded, builder_trusting, get, strs};
+use support::{bounded, builder_trusting, get, strs, FRESH_TLS_H1, REUSED_H1};
 
 /// HTTPS GET to an IP literal, server offering no ALPN: Go's scenario (c) without DNS.
 #[tokio::test]
@@ -27,19 +27,7 @@ async fn https_ip_literal_no_alpn_hook_order_and_state() {
         let port = srv.port();
         assert_eq!(
             rec.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "tls_start",
-                "tls_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-                "put_idle_conn",
-            ]),
+            strs(FRESH_TLS_H1),
             "events:\n  {}",
             rec.dump()
         );
@@ -125,22 +113,12 @@ async fn https_h1_by_alpn_reuses_idle_connection() {
         assert_eq!(res.expect("second").0, 200);
         assert_eq!(
             rec2.go_names(),
-            strs(&[
-                "get_conn",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-                "put_idle_conn",
-            ]),
+            strs(REUSED_H1),
             "second request should take the idle h1 connection (Go: GotConn reused=true \
              was_idle=true, no dial):\n  {}",
             rec2.dump()
         );
-        assert!(rec2
-            .events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()));
+        assert!(rec2.has("got_conn reused=true was_idle=true"));
         assert_eq!(srv.connections_accepted(), 1);
     })
     .await;

@@ -224,6 +224,11 @@ impl Rec {
     }
 
     /// How many events start with `prefix`.
+    /// True when exactly this event string was recorded.
+    pub fn has(&self, event: &str) -> bool {
+        self.events().iter().any(|e| e == event)
+    }
+
     pub fn count(&self, prefix: &str) -> usize {
         self.events()
             .iter()
@@ -274,6 +279,85 @@ impl Rec {
 }
 
 /// `["a", "b"]` as owned strings.
+/// Go's hook names (as `Rec::go_names` renders them) of the usual request shapes.
+pub const FRESH_TLS_H1: &[&str] = &[
+    "get_conn",
+    "connect_start",
+    "connect_done",
+    "tls_start",
+    "tls_done",
+    "got_conn",
+    "fields",
+    "wrote_headers",
+    "wrote_request",
+    "first_byte",
+    "put_idle_conn",
+];
+/// A new TLS connection carrying HTTP/2 (no `put_idle_conn`).
+pub const FRESH_TLS_H2: &[&str] = &[
+    "get_conn",
+    "connect_start",
+    "connect_done",
+    "tls_start",
+    "tls_done",
+    "got_conn",
+    "fields",
+    "wrote_headers",
+    "wrote_request",
+    "first_byte",
+];
+/// A new plain TCP connection carrying HTTP/1.1.
+pub const FRESH_TCP_H1: &[&str] = &[
+    "get_conn",
+    "connect_start",
+    "connect_done",
+    "got_conn",
+    "fields",
+    "wrote_headers",
+    "wrote_request",
+    "first_byte",
+    "put_idle_conn",
+];
+/// A stream on a reused HTTP/2 connection.
+pub const REUSED_H2: &[&str] = &[
+    "get_conn",
+    "got_conn",
+    "fields",
+    "wrote_headers",
+    "wrote_request",
+    "first_byte",
+];
+/// A request on a reused HTTP/1.1 connection.
+pub const REUSED_H1: &[&str] = &[
+    "get_conn",
+    "got_conn",
+    "fields",
+    "wrote_headers",
+    "wrote_request",
+    "first_byte",
+    "put_idle_conn",
+];
+
+/// `n` concurrent GETs of `url` on clones of `client`, each with its own recorder.
+pub async fn get_concurrently(
+    client: &httptrace::Client,
+    url: &str,
+    n: usize,
+) -> Vec<(Result<(u16, Vec<u8>), Error>, Rec)> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let c = client.clone();
+            let url = url.to_string();
+            tokio::spawn(async move { get(&c, &url).await })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.expect("request task"));
+    }
+    out
+}
+
 pub fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
