@@ -17,16 +17,22 @@
 //!    fire `WroteHeaderField` after each one; [`Encoder`] frames the body
 //!    (`Content-Length` or chunked) without copying the payload.
 //! 3. **Response head parsing** — [`parse_response_head`] parses the status
-//!    line and header section (bounded by [`Limits`]).
+//!    line and header section (bounded by [`Limits`]); a driver keeps one
+//!    [`ResponseParser`] per connection, which parses the same way more
+//!    cheaply and gathers the framing fields ([`FramingFields`]) on the way.
 //! 4. **Response framing** — [`response_body_kind`] applies RFC 9112 §6.3 and
-//!    [`response_keep_alive`] decides whether the connection can be reused.
+//!    [`response_keep_alive`] decides whether the connection can be reused
+//!    (or [`ParsedHead::body_kind`] and [`ParsedHead::keep_alive`], the same
+//!    rules on the gathered fields).
 //! 5. **Response body decoding** — [`Decoder`] turns the bytes that follow the
 //!    head into body data (zero-copy `Bytes`) and optional trailers.
 //!
 //! All parsing code is panic-free on arbitrary input and uses checked
 //! arithmetic for every value that comes from the network.
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// One function uses `unsafe` (`h1::parser::value_from_parsed`, see its
+// SAFETY comment); everything else is safe code.
+#![deny(unsafe_code)]
 
 pub mod h1;
 

@@ -23,7 +23,7 @@ use crate::h1::round_trip::{round_trip, AttemptError, H1Request, Progress};
 use crate::incoming::Incoming;
 use crate::pool::{close_conn, Handoff, Pool, PoolConfig, SlotRequest};
 use crate::redirect;
-use crate::route::{PoolKey, ProxyTarget, Route, Scheme};
+use crate::route::{HostPort, PoolKey, ProxyTarget, Route, Scheme};
 use crate::trace::{
     ClientTrace, CloseReason, ConnInfo, GotConnInfo, NewConnInfo, NewConnReason, PoolWaitDoneInfo,
     PoolWaitStartInfo, Protocol, RedirectInfo, RequestDoneInfo, RequestStartInfo,
@@ -73,6 +73,8 @@ pub(crate) struct Config {
     pub(crate) redirect: RedirectPolicy,
     pub(crate) limits: Limits,
     proxy: ProxyMode,
+    /// The client-wide trace (`ClientBuilder::trace`), without empty traces.
+    trace: Option<ClientTrace>,
 }
 
 pub(crate) struct ClientInner {
@@ -132,6 +134,7 @@ pub struct ClientBuilder {
     tls: TlsOptions,
     http: HttpMode,
     max_header_bytes: usize,
+    trace: Option<ClientTrace>,
     errors: Vec<Error>,
 }
 
@@ -166,6 +169,7 @@ impl Default for ClientBuilder {
             tls: TlsOptions::default(),
             http: HttpMode::Auto,
             max_header_bytes: 1 << 20,
+            trace: None,
             errors: Vec::new(),
         }
     }
@@ -310,6 +314,22 @@ impl ClientBuilder {
         self
     }
 
+    /// A trace for every request this client sends: the way to install an exporter (the
+    /// `Timings` recorder, an OpenTelemetry or `tracing` adapter) once instead of attaching it to
+    /// each request. A request that carries its own trace gets both, composed: the request's
+    /// hooks run first, then the client's (as [`ClientTrace::compose`] orders them). Calling
+    /// this again composes the traces the same way (the newer first).
+    ///
+    /// Cost: a request without its own trace pays nothing extra for the client-wide one (it is
+    /// shared, not copied); one with its own pays one composition.
+    pub fn trace(mut self, trace: ClientTrace) -> Self {
+        self.trace = Some(match self.trace.take() {
+            Some(old) => trace.compose(&old),
+            None => trace,
+        });
+        self
+    }
+
     /// Build the client. Fails on an unreadable CA file, a bad proxy URL or a bad user agent.
     pub fn build(self) -> Result<Client, Error> {
         if let Some(e) = self.errors.into_iter().next() {
@@ -354,6 +374,7 @@ impl ClientBuilder {
                     },
                     limits,
                     proxy,
+                    trace: self.trace.filter(|t| !t.is_empty()),
                 },
                 pool: Pool::new(PoolConfig {
                     max_idle_per_host: self.max_idle_per_host,
@@ -411,30 +432,40 @@ impl Client {
         req: Request<B>,
     ) -> Result<Response<Incoming>, Error> {
         let (parts, body) = req.into_parts();
-        let t = Tracer::new(parts.extensions.get::<ClientTrace>().cloned());
-        let deadline = self.inner.cfg.timeout.map(|d| Instant::now() + d);
-        let url = parts.uri.clone();
+        let t = Tracer::new(
+            match (parts.extensions.get::<ClientTrace>(), &self.inner.cfg.trace) {
+                (None, None) => None,
+                (Some(own), None) => Some(own.clone()),
+                (None, Some(all)) => Some(all.clone()),
+                (Some(own), Some(all)) => Some(own.clone().compose(all)),
+            },
+        );
         let call = Call {
             client: &self.inner,
             t: &t,
-            deadline,
+            deadline: self.inner.cfg.timeout.map(|d| Instant::now() + d),
         };
-        let fut = call.run(parts.method, parts.uri, parts.headers, body.into());
-        let res = match deadline {
-            None => fut.await,
-            Some(dl) => match tokio::time::timeout_at(dl, fut).await {
-                Ok(r) => r,
-                Err(_) => {
-                    let err = Error::timeout(TimeoutKind::Request).with_url(&url);
-                    t.request_done(&RequestDoneInfo {
-                        status: None,
-                        err: Some(err.clone()),
-                    });
-                    Err(err)
-                }
-            },
+        let body = body.into();
+        // The call's future is built where it is awaited (not in a local first): it is large,
+        // and a local would be copied into the await slot on every request.
+        let Some(dl) = call.deadline else {
+            return call.run(parts.method, parts.uri, parts.headers, body).await;
         };
-        res
+        // Kept for the timeout error only.
+        let url = parts.uri.clone();
+        match tokio::time::timeout_at(dl, call.run(parts.method, parts.uri, parts.headers, body))
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => {
+                let err = Error::timeout(TimeoutKind::Request).with_url(&url);
+                t.request_done(&RequestDoneInfo {
+                    status: None,
+                    err: Some(err.clone()),
+                });
+                Err(err)
+            }
+        }
     }
 
     /// Start a `GET` request.
@@ -557,17 +588,26 @@ impl Call<'_> {
         let mut hop: u32 = 0;
         let mut body_replayable: bool;
         loop {
-            if let Err(e) = validate(&method, &url, &headers) {
-                let e = e.with_url(&url);
-                t.request_done(&RequestDoneInfo {
-                    status: None,
-                    err: Some(e.clone()),
-                });
-                return Err(e);
-            }
+            // Validated, and routed once per hop (retries reuse the route).
+            let route = match validate(&method, &url, &headers)
+                .and_then(|()| Route::from_uri(&url, None))
+            {
+                Ok(mut r) => {
+                    r.proxy = self.proxy_for(&r);
+                    r
+                }
+                Err(e) => {
+                    let e = e.with_url(&url);
+                    t.request_done(&RequestDoneInfo {
+                        status: None,
+                        err: Some(e.clone()),
+                    });
+                    return Err(e);
+                }
+            };
             let mut attempt: u32 = 0;
             let resp = loop {
-                if t.is_active() {
+                if t.wants(|h| h.request_start()) {
                     t.request_start(&RequestStartInfo {
                         attempt,
                         redirect_hop: hop,
@@ -578,7 +618,7 @@ impl Call<'_> {
                 let replay = body.try_clone();
                 body_replayable = replay.is_some();
                 let this_body = std::mem::take(&mut body);
-                match self.attempt(&method, &url, &headers, this_body).await {
+                match self.attempt(&method, &url, &headers, this_body, &route).await {
                     Ok(resp) => {
                         if let Some(b) = replay {
                             body = b;
@@ -688,6 +728,7 @@ impl Call<'_> {
         url: &Uri,
         headers: &HeaderMap,
         body: Body,
+        route: &Route,
     ) -> Result<Response<Incoming>, Failed> {
         let t = self.t;
         let fail = |err: Error| Failed {
@@ -696,38 +737,37 @@ impl Call<'_> {
             conn_reused: false,
             retry_reason: None,
         };
-        let mut route = Route::from_uri(url, None).map_err(fail)?;
-        route.proxy = self.proxy_for(&route);
-        let use_h2 = self.wants_h2(&route);
+        let use_h2 = self.wants_h2(route);
+        let key = route.pool_key();
         // Go: a request served by a cached HTTP/2 connection reports the target; one that goes
         // through the dial path reports the first hop (the proxy, if any).
         let cached_h2 = if use_h2 && self.client.cfg.keep_alive {
-            self.client.h2.find(&route.pool_key())
+            self.client.h2.find(&key)
         } else {
             None
         };
-        // Only hooks read it: not built without a trace.
+        // Only hooks read it: not built without a trace, and on the stack when it is.
         let host_port = if !t.is_active() {
-            String::new()
+            HostPort::empty()
         } else if cached_h2.is_some() {
-            route.target_host_port()
+            route.target_host_port_buf()
         } else {
-            route.first_hop()
+            route.first_hop_buf()
         };
-        t.get_conn(&host_port);
+        t.get_conn(host_port.as_str());
         let conn = match cached_h2 {
             Some(c) => {
                 c.acquire(t);
                 Conn::H2(c)
             }
             None => self
-                .get_conn(&route, &host_port, use_h2)
+                .get_conn(route, key, host_port.as_str(), use_h2)
                 .await
                 .map_err(fail)?,
         };
         match conn {
             Conn::H1(conn) => {
-                self.attempt_h1(method, url, headers, body, &route, conn)
+                self.attempt_h1(method, url, headers, body, route, conn)
                     .await
             }
             Conn::H2(conn) => crate::h2::round_trip(
@@ -852,10 +892,15 @@ impl Call<'_> {
 
     /// Go's `Transport.getConn`: an idle connection, or a new dial (whichever of the dial and a
     /// connection returned by another request comes first).
-    async fn get_conn(&self, route: &Route, host_port: &str, use_h2: bool) -> Result<Conn, Error> {
+    async fn get_conn(
+        &self,
+        route: &Route,
+        key: PoolKey,
+        host_port: &str,
+        use_h2: bool,
+    ) -> Result<Conn, Error> {
         let t = self.t;
         let client = self.client;
-        let key = route.pool_key();
         let mut discarded_total = 0;
         // Go's queueForIdleConn then queueForDial: an idle connection, else (at the per-host
         // connection limit) wait for a returned connection or a freed slot.
@@ -1124,7 +1169,8 @@ fn is_replayable_method(method: &Method, headers: &HeaderMap) -> bool {
 fn validate(method: &Method, url: &Uri, headers: &HeaderMap) -> Result<(), Error> {
     use httptrace_proto::h1::{validate_header, validate_method, validate_request_target};
     validate_method(method).map_err(|e| Error::with(Kind::InvalidRequest, e))?;
-    if url.scheme().is_none() || url.host().is_none() {
+    // The host itself is checked by `Route::from_uri`, right after this.
+    if url.scheme().is_none() || url.authority().is_none() {
         return Err(Error::with(
             Kind::InvalidRequest,
             msg("URL must be absolute (http://host/...)"),

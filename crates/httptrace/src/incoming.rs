@@ -46,6 +46,9 @@ pub(crate) struct H1Body {
     url: http::Uri,
     /// The rest of the request body, when the server answered before it was all sent.
     pending_write: Option<RequestWriter>,
+    /// A socket read has returned `Pending` mid-body and no data has come since: the quick ACK
+    /// for this stall was already requested, so spurious polls make no more syscalls.
+    stalled: bool,
 }
 
 impl Incoming {
@@ -75,6 +78,7 @@ impl Incoming {
             finished: false,
             url,
             pending_write,
+            stalled: false,
         });
         if bodiless {
             // Go returns the connection before RoundTrip returns when there is no body.
@@ -228,7 +232,17 @@ impl H1Body {
             }
             let (io, rbuf) = conn.io_and_read_buf();
             match poll_read_buf(io, rbuf, cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    // The body stalled mid-way: send our delayed ACK now, once per stall. A
+                    // sender holding its last short segment under Nagle until everything before
+                    // is acknowledged would otherwise wait out the delayed-ACK timer (~40 ms).
+                    // Bodies that arrive whole never get here.
+                    if !self.stalled {
+                        self.stalled = true;
+                        io.ack_now();
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(Ok(0)) => match self.decoder.decode_eof() {
                     Ok(Decoded::Done { .. }) | Ok(Decoded::NeedMore) => {
                         // Close-delimited body ended with the connection.
@@ -246,7 +260,7 @@ impl H1Body {
                         return Poll::Ready(Some(Err(err)));
                     }
                 },
-                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Ok(_)) => self.stalled = false,
                 Poll::Ready(Err(e)) => {
                     let err = Error::with(Kind::ResponseBody, e).with_url(&self.url);
                     self.finish_err(err.clone());

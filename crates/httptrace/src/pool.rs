@@ -14,6 +14,10 @@ use crate::h1::conn::{H1Conn, IdleHealth};
 use crate::route::{KeyMap, PoolKey};
 use crate::trace::{CloseReason, ConnClosedInfo, ConnOutcome, Tracer};
 
+/// Idle lists emptied by checkouts are kept for reuse until the map holds this many keys; then
+/// a put for a new key drops the empty ones.
+const PRUNE_EMPTY_LISTS_AT: usize = 64;
+
 /// Pool settings.
 #[derive(Clone, Debug)]
 pub(crate) struct PoolConfig {
@@ -156,9 +160,8 @@ impl Pool {
                         _ => discarded.push((ic.conn, CloseReason::ClosedWhileIdle)),
                     }
                 }
-                if list.is_empty() {
-                    st.idle.remove(key);
-                }
+                // An emptied list stays (a keep-alive request would otherwise free and
+                // re-allocate it every time); `put` prunes empty lists when keys pile up.
             }
             st.total_idle -= removed;
             found
@@ -244,6 +247,10 @@ impl Pool {
                                 CloseReason::TooManyIdle,
                             ))
                         } else {
+                            if st.idle.len() >= PRUNE_EMPTY_LISTS_AT && !st.idle.contains_key(&key)
+                            {
+                                st.idle.retain(|_, l| !l.is_empty());
+                            }
                             st.idle.entry(key).or_default().push(IdleConn {
                                 conn,
                                 since: Instant::now(),
@@ -390,9 +397,6 @@ fn evict_oldest(st: &mut State) -> Option<H1Conn> {
     let (k, i, _) = oldest?;
     let list = st.idle.get_mut(&k)?;
     let ic = list.remove(i);
-    if list.is_empty() {
-        st.idle.remove(&k);
-    }
     st.total_idle -= 1;
     Some(ic.conn)
 }

@@ -72,15 +72,18 @@ impl ProxyTarget {
 pub(crate) struct Route {
     pub(crate) scheme: Scheme,
     /// Target host: IDNA ASCII (lower-case), IPv6 without brackets.
-    pub(crate) host: Arc<str>,
+    pub(crate) host: Host,
     pub(crate) port: u16,
     pub(crate) proxy: Option<Arc<ProxyTarget>>,
 }
 
 impl Route {
-    /// Build the route of `uri` (absolute URI required).
+    /// Build the route of `uri` (absolute URI required). One pass over the authority's bytes
+    /// (see [`split_authority`]); no allocation for hosts up to [`Host::INLINE`] bytes.
     pub(crate) fn from_uri(uri: &Uri, proxy: Option<Arc<ProxyTarget>>) -> Result<Route, Error> {
         let scheme = match uri.scheme_str() {
+            Some("http") => Scheme::Http,
+            Some("https") => Scheme::Https,
             Some(s) if s.eq_ignore_ascii_case("http") => Scheme::Http,
             Some(s) if s.eq_ignore_ascii_case("https") => Scheme::Https,
             Some(s) => {
@@ -96,33 +99,17 @@ impl Route {
                 ))
             }
         };
-        let host = uri
-            .host()
-            .filter(|h| !h.is_empty())
+        let auth = uri
+            .authority()
+            .map(|a| a.as_str())
             .ok_or_else(|| Error::with(Kind::InvalidRequest, msg("URL has no host")))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        check_host(host)?;
-        // One allocation: lower-case only when needed.
-        let host: Arc<str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
-            Arc::from(host.to_ascii_lowercase())
-        } else {
-            Arc::from(host)
-        };
-        let port = uri.port_u16().unwrap_or_else(|| scheme.default_port());
+        let a = split_authority(auth)?;
         Ok(Route {
             scheme,
-            host,
-            port,
+            host: Host::new(a.host, a.has_upper),
+            port: a.port.unwrap_or_else(|| scheme.default_port()),
             proxy,
         })
-    }
-
-    /// Go's `connectMethod.addr()`: the first hop's `host:port` (the proxy's with a proxy).
-    pub(crate) fn first_hop(&self) -> String {
-        match &self.proxy {
-            Some(p) => p.host_port(),
-            None => self.target_host_port(),
-        }
     }
 
     /// The target's `host:port`.
@@ -130,22 +117,28 @@ impl Route {
         join_host_port(&self.host, self.port)
     }
 
+    /// Go's `connectMethod.addr()`: the first hop's `host:port` (the proxy's with a proxy),
+    /// formatted on the stack.
+    pub(crate) fn first_hop_buf(&self) -> HostPort {
+        match &self.proxy {
+            Some(p) => HostPort::new(&p.host, p.port),
+            None => self.target_host_port_buf(),
+        }
+    }
+
+    /// [`Route::target_host_port`], formatted on the stack.
+    pub(crate) fn target_host_port_buf(&self) -> HostPort {
+        HostPort::new(&self.host, self.port)
+    }
+
     /// The pool key: for plain http through a forward proxy the target is dropped (one pool of
     /// connections to the proxy serves every http target), as Go does.
     pub(crate) fn pool_key(&self) -> PoolKey {
         match &self.proxy {
-            Some(p) if p.is_forward_for(self.scheme) => PoolKey {
-                scheme: self.scheme,
-                host: Arc::from(""),
-                port: 0,
-                proxy: Some(p.clone()),
-            },
-            _ => PoolKey {
-                scheme: self.scheme,
-                host: self.host.clone(),
-                port: self.port,
-                proxy: self.proxy.clone(),
-            },
+            Some(p) if p.is_forward_for(self.scheme) => {
+                PoolKey::new(self.scheme, Host::new("", false), 0, Some(p.clone()))
+            }
+            _ => PoolKey::new(self.scheme, self.host.clone(), self.port, self.proxy.clone()),
         }
     }
 
@@ -155,13 +148,56 @@ impl Route {
     }
 }
 
-/// Key of the idle pool.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// Key of the idle pool. Its hash is computed once, when the key is built: every pool and
+/// HTTP/2 map operation then hashes one word.
+#[derive(Clone, Debug)]
 pub(crate) struct PoolKey {
     pub(crate) scheme: Scheme,
-    pub(crate) host: Arc<str>,
+    pub(crate) host: Host,
     pub(crate) port: u16,
     pub(crate) proxy: Option<Arc<ProxyTarget>>,
+    hash: u64,
+}
+
+impl PoolKey {
+    pub(crate) fn new(
+        scheme: Scheme,
+        host: Host,
+        port: u16,
+        proxy: Option<Arc<ProxyTarget>>,
+    ) -> PoolKey {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = BuildKeyHasher.build_hasher();
+        scheme.hash(&mut h);
+        host.hash(&mut h);
+        port.hash(&mut h);
+        proxy.hash(&mut h);
+        PoolKey {
+            scheme,
+            host,
+            port,
+            proxy,
+            hash: h.finish(),
+        }
+    }
+}
+
+impl PartialEq for PoolKey {
+    fn eq(&self, o: &PoolKey) -> bool {
+        self.hash == o.hash
+            && self.scheme == o.scheme
+            && self.port == o.port
+            && self.host == o.host
+            && self.proxy == o.proxy
+    }
+}
+
+impl Eq for PoolKey {}
+
+impl std::hash::Hash for PoolKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
 }
 
 impl fmt::Display for PoolKey {
@@ -180,10 +216,77 @@ impl fmt::Display for PoolKey {
 
 /// `host:port`, with brackets around IPv6 literals.
 pub(crate) fn join_host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
+    HostPort::new(host, port).as_str().to_owned()
+}
+
+/// `host:port` (brackets around IPv6 literals) formatted without allocating when it fits.
+pub(crate) enum HostPort {
+    Inline { len: u8, buf: [u8; HostPort::INLINE] },
+    Heap(String),
+}
+
+impl HostPort {
+    const INLINE: usize = 80;
+
+    /// The empty string (what hooks would get when nothing reads it).
+    pub(crate) fn empty() -> HostPort {
+        HostPort::Inline {
+            len: 0,
+            buf: [0; HostPort::INLINE],
+        }
+    }
+
+    pub(crate) fn new(host: &str, port: u16) -> HostPort {
+        let v6 = host.contains(':');
+        let mut digits = [0u8; 5];
+        let mut i = digits.len();
+        let mut n = port;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let digits = &digits[i..];
+        let need = host.len() + usize::from(v6) * 2 + 1 + digits.len();
+        if need > HostPort::INLINE {
+            return HostPort::Heap(if v6 {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            });
+        }
+        let mut buf = [0u8; HostPort::INLINE];
+        let mut at = 0;
+        let mut put = |b: &[u8]| {
+            buf[at..at + b.len()].copy_from_slice(b);
+            at += b.len();
+        };
+        if v6 {
+            put(b"[");
+        }
+        put(host.as_bytes());
+        if v6 {
+            put(b"]");
+        }
+        put(b":");
+        put(digits);
+        HostPort::Inline {
+            len: need as u8,
+            buf,
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Whole `&str`s and ASCII digits were copied in: valid UTF-8 by construction.
+            HostPort::Inline { len, buf } => {
+                std::str::from_utf8(buf.get(..usize::from(*len)).unwrap_or(&[])).unwrap_or("")
+            }
+            HostPort::Heap(s) => s,
+        }
     }
 }
 
@@ -191,21 +294,13 @@ pub(crate) fn join_host_port(host: &str, port: u16) -> String {
 /// URIs, so this only guards hosts built by other means) and bytes no host can hold.
 pub(crate) fn check_host(host: &str) -> Result<(), Error> {
     if !host.is_ascii() {
-        return Err(Error::with(
-            Kind::InvalidRequest,
-            msg(format!(
-                "host {host:?} is not ASCII; give its punycode form"
-            )),
-        ));
+        return Err(non_ascii_host(host));
     }
     if host
         .bytes()
         .any(|b| b.is_ascii_control() || b == b' ' || b == b'/' || b == b'@')
     {
-        return Err(Error::with(
-            Kind::InvalidRequest,
-            msg(format!("invalid host {host:?}")),
-        ));
+        return Err(invalid_host(host));
     }
     Ok(())
 }
@@ -285,3 +380,289 @@ impl std::hash::Hasher for KeyHasher {
 
 /// A map keyed by pool keys.
 pub(crate) type KeyMap<V> = std::collections::HashMap<PoolKey, V, BuildKeyHasher>;
+
+/// A host name or IP literal (no brackets), stored inline when short: building a route for a
+/// request then allocates nothing.
+#[derive(Clone)]
+pub(crate) enum Host {
+    /// Up to [`Host::INLINE`] bytes, in place.
+    Inline { len: u8, buf: [u8; Host::INLINE] },
+    /// Longer names.
+    Heap(Arc<str>),
+}
+
+impl Host {
+    /// Longest host stored without allocating (a full IPv6 literal with a zone fits).
+    pub(crate) const INLINE: usize = 46;
+
+    /// `host`, lower-cased when `has_upper` says it has upper-case letters.
+    pub(crate) fn new(host: &str, has_upper: bool) -> Host {
+        let b = host.as_bytes();
+        if b.len() <= Host::INLINE {
+            let mut buf = [0u8; Host::INLINE];
+            let dst = &mut buf[..b.len()];
+            dst.copy_from_slice(b);
+            if has_upper {
+                dst.make_ascii_lowercase();
+            }
+            Host::Inline {
+                len: b.len() as u8,
+                buf,
+            }
+        } else if has_upper {
+            Host::Heap(Arc::from(host.to_ascii_lowercase()))
+        } else {
+            Host::Heap(Arc::from(host))
+        }
+    }
+
+    /// The host as a string.
+    #[inline]
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Built from a `&str` (ASCII-checked by `split_authority`, or any str for the
+            // `From` impl): the inline bytes are a whole string's bytes, never cut inside a
+            // character, so this cannot fail; the fallback keeps it panic-free regardless.
+            Host::Inline { len, buf } => {
+                std::str::from_utf8(buf.get(..usize::from(*len)).unwrap_or(&[])).unwrap_or("")
+            }
+            Host::Heap(s) => s,
+        }
+    }
+}
+
+impl std::ops::Deref for Host {
+    type Target = str;
+    #[inline]
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Host {
+    fn from(s: &str) -> Host {
+        Host::new(s, s.bytes().any(|b| b.is_ascii_uppercase()))
+    }
+}
+
+impl Host {
+    /// The host's bytes (no UTF-8 check: what comparisons and hashing use).
+    #[inline]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Host::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or(&[]),
+            Host::Heap(s) => s.as_bytes(),
+        }
+    }
+}
+
+impl PartialEq for Host {
+    #[inline]
+    fn eq(&self, o: &Host) -> bool {
+        self.as_bytes() == o.as_bytes()
+    }
+}
+
+impl Eq for Host {}
+
+impl std::hash::Hash for Host {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(self.as_bytes());
+        state.write_u8(0xff);
+    }
+}
+
+impl fmt::Debug for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The parts of a URL authority (`[userinfo@]host[:port]`).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct AuthorityParts<'a> {
+    /// The host, brackets of an IPv6 literal removed.
+    pub(crate) host: &'a str,
+    /// The port, when the authority gives one (`host:` gives none).
+    pub(crate) port: Option<u16>,
+    /// True when the host has upper-case ASCII letters.
+    pub(crate) has_upper: bool,
+}
+
+/// Split an authority into host and port in one pass over its bytes, checking the host as
+/// [`check_host`] does. The `http` crate's `Uri::host` and `Uri::port_u16` search the string
+/// once each; this is the per-request path.
+pub(crate) fn split_authority(auth: &str) -> Result<AuthorityParts<'_>, Error> {
+    let b = auth.as_bytes();
+    // Userinfo ends at the last '@' (a host cannot hold one).
+    let start = b.iter().rposition(|&c| c == b'@').map_or(0, |i| i + 1);
+    let rest = auth.get(start..).unwrap_or("");
+    let rb = rest.as_bytes();
+    let (host, port_str) = if rb.first() == Some(&b'[') {
+        let close = rb
+            .iter()
+            .position(|&c| c == b']')
+            .ok_or_else(|| invalid_host(rest))?;
+        let host = rest.get(1..close).unwrap_or("");
+        match rb.get(close + 1) {
+            None => (host, None),
+            Some(b':') => (host, rest.get(close + 2..)),
+            Some(_) => return Err(invalid_host(rest)),
+        }
+    } else {
+        match rb.iter().rposition(|&c| c == b':') {
+            Some(i) => (rest.get(..i).unwrap_or(""), rest.get(i + 1..)),
+            None => (rest, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(Error::with(Kind::InvalidRequest, msg("URL has no host")));
+    }
+    let mut has_upper = false;
+    for &c in host.as_bytes() {
+        if !c.is_ascii() {
+            return Err(non_ascii_host(host));
+        }
+        if c.is_ascii_control() || c == b' ' || c == b'/' || c == b'@' {
+            return Err(invalid_host(host));
+        }
+        has_upper |= c.is_ascii_uppercase();
+    }
+    let port = match port_str {
+        None | Some("") => None,
+        Some(p) => Some(parse_port(p).ok_or_else(|| {
+            Error::with(
+                Kind::InvalidRequest,
+                msg(format!("invalid port {p:?} in URL")),
+            )
+        })?),
+    };
+    Ok(AuthorityParts {
+        host,
+        port,
+        has_upper,
+    })
+}
+
+/// Decimal digits only, at most 65535.
+fn parse_port(p: &str) -> Option<u16> {
+    if p.is_empty() || p.len() > 5 {
+        return None;
+    }
+    let mut n: u32 = 0;
+    for &c in p.as_bytes() {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u32::from(c - b'0');
+    }
+    u16::try_from(n).ok()
+}
+
+fn invalid_host(host: &str) -> Error {
+    Error::with(
+        Kind::InvalidRequest,
+        msg(format!("invalid host {host:?}")),
+    )
+}
+
+fn non_ascii_host(host: &str) -> Error {
+    Error::with(
+        Kind::InvalidRequest,
+        msg(format!(
+            "host {host:?} is not ASCII; give its punycode form"
+        )),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(a: &str) -> (String, Option<u16>, bool) {
+        let p = split_authority(a).unwrap();
+        (p.host.to_string(), p.port, p.has_upper)
+    }
+
+    #[test]
+    fn split_authority_agrees_with_the_uri_accessors() {
+        for url in [
+            "http://example.com/",
+            "http://Example.COM:8080/x",
+            "http://user:pw@host.test:81/",
+            "http://u@h/",
+            "http://127.0.0.1:1/",
+            "http://[::1]:8443/",
+            "http://[::1]/",
+            "http://[fe80::1%25eth0]:80/",
+            "https://a-b.c_d.test:443",
+            "http://host:/",
+        ] {
+            let uri: Uri = url.parse().unwrap();
+            let (host, port, upper) = parts(uri.authority().unwrap().as_str());
+            let want = uri.host().unwrap().trim_start_matches('[').trim_end_matches(']');
+            assert_eq!(host, want, "{url}");
+            assert_eq!(port, uri.port_u16(), "{url}");
+            assert_eq!(upper, want.bytes().any(|b| b.is_ascii_uppercase()), "{url}");
+        }
+    }
+
+    #[test]
+    fn split_authority_refuses_bad_hosts_and_ports() {
+        for bad in ["", "@", ":80", "[::1", "[::1]x", "h\u{e9}", "a b", "h:99999", "h:8a"] {
+            let e = split_authority(bad).unwrap_err();
+            assert!(e.is_request(), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn host_is_inline_when_short_and_lower_cased() {
+        let h = Host::new("Example.COM", true);
+        assert!(matches!(h, Host::Inline { .. }));
+        assert_eq!(h.as_str(), "example.com");
+        let long = "a".repeat(Host::INLINE + 1);
+        let h = Host::new(&long, false);
+        assert!(matches!(h, Host::Heap(_)));
+        assert_eq!(h.as_str(), long);
+        assert_eq!(Host::from("X.test"), Host::new("x.test", false));
+        let exact = "b".repeat(Host::INLINE);
+        assert_eq!(Host::new(&exact, false).as_str(), exact);
+    }
+
+    #[test]
+    fn host_port_formats_like_join_host_port() {
+        for (h, p, want) in [
+            ("a.test", 80, "a.test:80"),
+            ("::1", 8443, "[::1]:8443"),
+            ("h", 0, "h:0"),
+            ("h", 65535, "h:65535"),
+        ] {
+            assert_eq!(HostPort::new(h, p).as_str(), want);
+            assert_eq!(join_host_port(h, p), want);
+        }
+        let long = "x".repeat(200);
+        assert_eq!(HostPort::new(&long, 1).as_str(), format!("{long}:1"));
+        assert_eq!(HostPort::empty().as_str(), "");
+    }
+
+    #[test]
+    fn pool_keys_equal_exactly_when_their_parts_are() {
+        let a = PoolKey::new(Scheme::Http, Host::from("a.test"), 80, None);
+        let b = PoolKey::new(Scheme::Http, Host::from("A.test"), 80, None);
+        let c = PoolKey::new(Scheme::Https, Host::from("a.test"), 80, None);
+        let d = PoolKey::new(Scheme::Http, Host::from("a.test"), 81, None);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a, d);
+        let mut m: KeyMap<u8> = KeyMap::default();
+        m.insert(a.clone(), 1);
+        assert_eq!(m.get(&b), Some(&1));
+        assert_eq!(m.get(&c), None);
+    }
+}

@@ -1013,6 +1013,9 @@ impl ClientTraceHooksView<'_> {
     pub(crate) fn got_conn(&self) -> bool {
         self.0.got_conn.is_some()
     }
+    pub(crate) fn request_start(&self) -> bool {
+        self.0.request_start.is_some()
+    }
     pub(crate) fn tls_handshake_done(&self) -> bool {
         self.0.tls_handshake_done.is_some()
     }

@@ -2,7 +2,7 @@
 //! pluggable resolvers. No name but `localhost` ever reaches the system resolver here: every
 //! test injects its own resolver.
 
-mod common;
+mod support;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{get_traced, guard, strs, Recorder};
 use httptrace::dns::{HostsResolver, Resolve, Resolving, StaticResolver};
 use httptrace_peers::Server;
+use support::{get_traced, guard, seq, strs, Recorder, EXCHANGE, PUT_IDLE};
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -57,7 +57,7 @@ impl Resolve for Counting {
 #[tokio::test]
 async fn hosts_resolver_resolves_name_with_dns_events() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::builder()
+    let client = support::builder()
         .resolver(HostsResolver::from_contents("127.0.0.1 myhost.test\n"))
         .build()
         .unwrap();
@@ -71,18 +71,16 @@ async fn hosts_resolver_resolves_name_with_dns_events() {
 
     assert_eq!(
         rec.go_names(),
-        strs(&[
-            "get_conn",
-            "dns_start",
-            "dns_done",
-            "connect_start",
-            "connect_done",
-            "got_conn",
-            "headers",
-            "wrote_headers",
-            "wrote_request",
-            "got_first_response_byte",
-            "put_idle_conn",
+        seq(&[
+            &[
+                "get_conn",
+                "dns_start",
+                "dns_done",
+                "connect_start",
+                "connect_done"
+            ],
+            EXCHANGE,
+            PUT_IDLE,
         ]),
         "events:\n  {}",
         rec.dump()
@@ -117,7 +115,7 @@ async fn hosts_resolver_resolves_name_with_dns_events() {
 #[tokio::test]
 async fn unknown_name_fails_with_dns_error_and_no_connect() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::builder()
+    let client = support::builder()
         .resolver(HostsResolver::from_contents("127.0.0.1 myhost.test\n"))
         .build()
         .unwrap();
@@ -155,7 +153,7 @@ async fn unknown_name_fails_with_dns_error_and_no_connect() {
 async fn ip_literal_skips_dns_and_the_resolver() {
     let srv = Server::hello().start().await.unwrap();
     let resolver = Counting::new(Duration::ZERO);
-    let client = common::builder()
+    let client = support::builder()
         .resolver(resolver.clone())
         .build()
         .unwrap();
@@ -178,7 +176,7 @@ async fn concurrent_lookups_of_one_name_are_coalesced() {
         .await
         .unwrap();
     let resolver = Counting::new(Duration::from_millis(200));
-    let client = common::builder()
+    let client = support::builder()
         .resolver(resolver.clone())
         .build()
         .unwrap();
@@ -213,7 +211,7 @@ async fn sequential_lookups_are_not_coalesced() {
     let srv = Server::hello().start().await.unwrap();
     let resolver = Counting::new(Duration::from_millis(10));
     // No keep-alive: each request dials, so each resolves.
-    let client = common::builder()
+    let client = support::builder()
         .keep_alive(false)
         .resolver(resolver.clone())
         .build()
@@ -231,7 +229,7 @@ async fn sequential_lookups_are_not_coalesced() {
 async fn pluggable_resolver_is_used() {
     let srv = Server::hello().start().await.unwrap();
     let resolver = Counting::new(Duration::ZERO);
-    let client = common::builder()
+    let client = support::builder()
         .resolver(resolver.clone())
         .build()
         .unwrap();
@@ -248,12 +246,7 @@ async fn pluggable_resolver_is_used() {
         strs(&["plugged.test"]),
         "bare lower-case host, no port"
     );
-    assert!(
-        rec.events()
-            .contains(&"dns_start host=plugged.test".to_string()),
-        "{}",
-        rec.dump()
-    );
+    assert!(rec.has("dns_start host=plugged.test"), "{}", rec.dump());
 }
 
 #[tokio::test]
@@ -261,7 +254,7 @@ async fn static_resolver_with_hosts_fallback() {
     let srv = Server::hello().start().await.unwrap();
     let resolver =
         StaticResolver::new(HostsResolver::from_contents("")).add("static.test", [LOOPBACK]);
-    let client = common::builder().resolver(resolver).build().unwrap();
+    let client = support::builder().resolver(resolver).build().unwrap();
     let rec = Recorder::new();
     let (status, _) = get_traced(
         &client,
@@ -286,7 +279,7 @@ async fn static_resolver_with_hosts_fallback() {
 #[tokio::test]
 async fn resolver_error_is_reported_to_dns_done() {
     let resolver = Counting::new(Duration::ZERO);
-    let client = common::builder().resolver(resolver).build().unwrap();
+    let client = support::builder().resolver(resolver).build().unwrap();
     let rec = Recorder::new();
     let err = guard(
         client

@@ -1,12 +1,14 @@
 //! Interim responses on HTTP/1.1: Go's scenarios (g) and (h), the 1xx limit, 101, unsolicited 100.
 
-mod common;
+mod support;
 
 use std::error::Error as _;
 use std::time::Duration;
 
-use common::{get_traced, guard, ok_response, strs, HookError, Recorder};
 use httptrace_peers::{Response, Script, ScriptedPeer, Server};
+use support::{
+    get_traced, guard, ok_response, seq, strs, HookError, Recorder, EXCHANGE, PUT_IDLE, TCP_DIAL,
+};
 
 fn links(h: &http::HeaderMap) -> Vec<String> {
     h.get_all("link")
@@ -26,7 +28,7 @@ async fn two_early_hints_then_200() {
         .start()
         .await
         .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let resp = guard(client.get(&srv.url("/")).trace(rec.trace()).send())
         .await
@@ -41,19 +43,7 @@ async fn two_early_hints_then_200() {
 
     assert_eq!(
         rec.go_names(),
-        strs(&[
-            "get_conn",
-            "connect_start",
-            "connect_done",
-            "got_conn",
-            "headers",
-            "wrote_headers",
-            "wrote_request",
-            "got_first_response_byte",
-            "got_1xx",
-            "got_1xx",
-            "put_idle_conn",
-        ]),
+        seq(&[TCP_DIAL, EXCHANGE, &["got_1xx", "got_1xx"], PUT_IDLE]),
         "events:\n  {}",
         rec.dump()
     );
@@ -68,7 +58,7 @@ async fn two_early_hints_then_200() {
         links(&hints[1].1),
         strs(&["</a.css>; rel=preload", "</b.js>; rel=preload"])
     );
-    assert!(rec.events().contains(&"put_idle_conn nil".to_string()));
+    assert!(rec.has("put_idle_conn nil"));
 }
 
 #[tokio::test]
@@ -78,7 +68,7 @@ async fn hook_error_aborts_and_closes_connection() {
         .start()
         .await
         .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::aborting_1xx("stop");
     let err = guard(client.get(&srv.url("/")).trace(rec.trace()).send())
         .await
@@ -89,15 +79,14 @@ async fn hook_error_aborts_and_closes_connection() {
     assert_eq!(rec.count("got_1xx"), 1);
     assert_eq!(rec.count("put_idle_conn"), 0, "{}", rec.dump());
     assert_eq!(rec.count("retry"), 0, "never retried: {}", rec.dump());
-    assert!(rec.events().contains(&"wrote_request nil".to_string()));
+    assert!(rec.has("wrote_request nil"));
 
     // The connection was closed: the next request dials.
     let r2 = Recorder::new();
     let (status, _) = get_traced(&client, &srv.url("/"), &r2).await.unwrap();
     assert_eq!(status, 200);
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        r2.has("got_conn reused=false was_idle=false"),
         "{}",
         r2.dump()
     );
@@ -116,7 +105,7 @@ async fn six_interim_responses_fail_after_five_hook_calls() {
         .start()
         .await
         .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let err = guard(client.get(&srv.url("/")).trace(rec.trace()).send())
         .await
@@ -137,7 +126,7 @@ async fn five_interim_responses_are_accepted() {
         .start()
         .await
         .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let (status, _) = get_traced(&client, &srv.url("/"), &rec)
         .await
@@ -156,7 +145,7 @@ async fn switching_protocols_101_is_final() {
         .hold()])
     .await
     .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let resp = guard(
         client
@@ -191,13 +180,13 @@ async fn unsolicited_100_fires_only_got_1xx() {
         .hold()])
     .await
     .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let (status, body) = get_traced(&client, &peer.url("/"), &rec).await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(&body[..], b"ok");
     assert_eq!(rec.count("got_1xx"), 1, "{}", rec.dump());
-    assert!(rec.events().contains(&"got_1xx 100".to_string()));
+    assert!(rec.has("got_1xx 100"));
     assert_eq!(
         rec.count("got_100_continue"),
         0,
@@ -218,7 +207,7 @@ async fn unsolicited_100_on_post_without_expect() {
         .hold()])
     .await
     .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let resp = guard(
         client

@@ -1,40 +1,25 @@
 //! HTTP/1.1 basics: Go's scenarios (a), (b) and (l), request bodies.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{get_traced, guard, strs, Recorder};
 use httptrace::Body;
 use httptrace_peers::Server;
+use support::{fresh_tcp_h1, get_traced, guard, reused_h1, strs, Recorder};
 
 #[tokio::test]
 async fn get_on_fresh_connection_exact_go_sequence() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let (status, body) = get_traced(&client, &srv.url("/"), &rec).await.expect("GET");
     assert_eq!(status, 200);
     assert_eq!(body.len(), 13);
     assert_eq!(&body[..], b"Hello, world!");
 
-    assert_eq!(
-        rec.go_names(),
-        strs(&[
-            "get_conn",
-            "connect_start",
-            "connect_done",
-            "got_conn",
-            "headers",
-            "wrote_headers",
-            "wrote_request",
-            "got_first_response_byte",
-            "put_idle_conn",
-        ]),
-        "events:\n  {}",
-        rec.dump()
-    );
+    assert_eq!(rec.go_names(), fresh_tcp_h1(), "events:\n  {}", rec.dump());
     let port = srv.port();
     let ev = rec.events();
     assert!(
@@ -80,7 +65,7 @@ async fn get_on_fresh_connection_exact_go_sequence() {
 #[tokio::test]
 async fn header_fields_host_first_then_user_agent_with_port() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let resp = guard(
         client
@@ -133,7 +118,7 @@ async fn header_fields_host_first_then_user_agent_with_port() {
 #[tokio::test]
 async fn second_request_reuses_the_idle_connection() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::client();
+    let client = support::client();
     let r1 = Recorder::new();
     get_traced(&client, &srv.url("/1"), &r1).await.unwrap();
     let r2 = Recorder::new();
@@ -141,28 +126,14 @@ async fn second_request_reuses_the_idle_connection() {
     assert_eq!(status, 200);
     assert_eq!(&body[..], b"Hello, world!");
 
-    assert_eq!(
-        r2.go_names(),
-        strs(&[
-            "get_conn",
-            "got_conn",
-            "headers",
-            "wrote_headers",
-            "wrote_request",
-            "got_first_response_byte",
-            "put_idle_conn",
-        ]),
-        "events:\n  {}",
-        r2.dump()
-    );
+    assert_eq!(r2.go_names(), reused_h1(), "events:\n  {}", r2.dump());
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        r2.has("got_conn reused=true was_idle=true"),
         "{}",
         r2.dump()
     );
     assert_eq!(r2.count("connect_start") + r2.count("connect_done"), 0);
-    assert!(r2.events().contains(&"put_idle_conn nil".to_string()));
+    assert!(r2.has("put_idle_conn nil"));
     assert_eq!(r1.got_conns()[0].conn.id, r2.got_conns()[0].conn.id);
     assert_eq!(srv.connections_accepted(), 1);
 }
@@ -170,7 +141,7 @@ async fn second_request_reuses_the_idle_connection() {
 #[tokio::test]
 async fn keep_alive_disabled_sends_connection_close_and_never_pools() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::builder().keep_alive(false).build().unwrap();
+    let client = support::builder().keep_alive(false).build().unwrap();
     let mut recs = Vec::new();
     for i in 0..2 {
         let rec = Recorder::new();
@@ -211,7 +182,7 @@ async fn keep_alive_disabled_sends_connection_close_and_never_pools() {
 #[tokio::test]
 async fn post_with_body_sends_content_length_and_exact_bytes() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let payload: Vec<u8> = (0u8..=255).cycle().take(3000).collect();
     let resp = guard(
@@ -250,7 +221,7 @@ async fn post_with_body_sends_content_length_and_exact_bytes() {
 #[tokio::test]
 async fn post_empty_body_sends_content_length_zero() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let resp = guard(client.post(&srv.url("/")).trace(rec.trace()).send())
         .await
@@ -268,7 +239,7 @@ async fn post_empty_body_sends_content_length_zero() {
 #[tokio::test]
 async fn streamed_body_is_sent_chunked() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let parts: Vec<Result<Bytes, std::io::Error>> = vec![
         Ok(Bytes::from_static(b"first;")),
@@ -305,10 +276,6 @@ async fn streamed_body_is_sent_chunked() {
     expected.extend_from_slice(b";last");
     assert_eq!(req.body.len(), expected.len());
     assert_eq!(&req.body[..], &expected[..]);
-    assert!(rec.events().contains(&"wrote_request nil".to_string()));
-    assert!(
-        rec.events().contains(&"put_idle_conn nil".to_string()),
-        "{}",
-        rec.dump()
-    );
+    assert!(rec.has("wrote_request nil"));
+    assert!(rec.has("put_idle_conn nil"), "{}", rec.dump());
 }

@@ -3,13 +3,13 @@
 //! writing the body on its write loop; a client that first finishes the upload deadlocks once
 //! both socket buffers fill.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{guard, Recorder};
 use httptrace::Body;
+use support::{guard, Recorder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -66,7 +66,7 @@ async fn echo_server() -> std::net::SocketAddr {
 #[tokio::test]
 async fn response_returns_while_a_large_body_is_still_uploading() {
     let addr = echo_server().await;
-    let client = common::client();
+    let client = support::client();
     const CHUNK: usize = 64 * 1024;
     const CHUNKS: usize = 256; // 16 MiB: far more than both socket buffers hold
     let stream = futures_util::stream::iter(
@@ -122,7 +122,7 @@ async fn connection_is_not_pooled_when_the_response_ends_before_the_upload() {
             });
         }
     });
-    let client = common::client();
+    let client = support::client();
     let stream = futures_util::stream::iter(
         (0..256).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'y'; 64 * 1024]))),
     );

@@ -1,12 +1,12 @@
 //! `Expect: 100-continue` on HTTP/1.1 (Go's scenario (f) and product.md §2's rule for a final
 //! status that arrives before 100).
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{guard, ok_response, strs, Recorder};
 use httptrace_peers::{ContinuePolicy, Script, ScriptedPeer, Server};
+use support::{guard, ok_response, post_expecting_continue, seq, Recorder, TCP_DIAL};
 
 fn kib_body() -> Vec<u8> {
     (0..1024).map(|i| b'a' + (i % 26) as u8).collect()
@@ -19,37 +19,30 @@ async fn server_sends_100_then_body_then_200() {
         .start()
         .await
         .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let body = kib_body();
-    let resp = guard(
-        client
-            .post(&srv.url("/upload"))
-            .header("Expect", "100-continue")
-            .body(body.clone())
-            .trace(rec.trace())
-            .send(),
-    )
-    .await
-    .expect("POST with Expect");
+    let resp = post_expecting_continue(&client, &srv.url("/upload"), body.clone(), &rec)
+        .await
+        .expect("POST with Expect");
     assert_eq!(resp.status(), 200);
     guard(resp.into_body().bytes()).await.unwrap();
 
     assert_eq!(
         rec.go_names(),
-        strs(&[
-            "get_conn",
-            "connect_start",
-            "connect_done",
-            "got_conn",
-            "headers",
-            "wrote_headers",
-            "wait_100_continue",
-            "got_first_response_byte",
-            "got_100_continue",
-            "got_1xx",
-            "wrote_request",
-            "put_idle_conn",
+        seq(&[
+            TCP_DIAL,
+            &[
+                "got_conn",
+                "headers",
+                "wrote_headers",
+                "wait_100_continue",
+                "got_first_response_byte",
+                "got_100_continue",
+                "got_1xx",
+                "wrote_request",
+                "put_idle_conn",
+            ],
         ]),
         "events:\n  {}",
         rec.dump()
@@ -62,8 +55,8 @@ async fn server_sends_100_then_body_then_200() {
         rec.dump()
     );
     assert!(rec.pos("got_100_continue").unwrap() < rec.pos("wrote_request").unwrap());
-    assert!(rec.events().contains(&"wrote_request nil".to_string()));
-    assert!(rec.events().contains(&"put_idle_conn nil".to_string()));
+    assert!(rec.has("wrote_request nil"));
+    assert!(rec.has("put_idle_conn nil"));
     assert_eq!(rec.field("Expect"), Some(vec!["100-continue".to_string()]));
     assert_eq!(rec.field("Content-Length"), Some(vec!["1024".to_string()]));
     let req = &srv.requests()[0];
@@ -82,18 +75,11 @@ async fn reject_417_body_not_sent(body: Vec<u8>) {
         .read_until_eof()])
     .await
     .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
-    let resp = guard(
-        client
-            .post(&peer.url("/upload"))
-            .header("Expect", "100-continue")
-            .body(body.clone())
-            .trace(rec.trace())
-            .send(),
-    )
-    .await
-    .expect("the 417 is a response, not an error");
+    let resp = post_expecting_continue(&client, &peer.url("/upload"), body.clone(), &rec)
+        .await
+        .expect("the 417 is a response, not an error");
     assert_eq!(resp.status(), 417);
     guard(resp.into_body().bytes()).await.unwrap();
     rec.mark("result 417");
@@ -117,11 +103,7 @@ async fn reject_417_body_not_sent(body: Vec<u8>) {
     assert_eq!(rec.count("wait_100_continue"), 1, "{}", rec.dump());
     assert_eq!(rec.count("got_100_continue"), 0);
     assert_eq!(rec.count("got_1xx"), 0);
-    assert!(
-        rec.events().contains(&"wrote_request nil".to_string()),
-        "{}",
-        rec.dump()
-    );
+    assert!(rec.has("wrote_request nil"), "{}", rec.dump());
     assert_eq!(rec.count("put_idle_conn"), 0, "{}", rec.dump());
 }
 
@@ -144,18 +126,11 @@ async fn server_rejects_via_peer_server_417() {
         .start()
         .await
         .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
-    let resp = guard(
-        client
-            .post(&srv.url("/"))
-            .header("Expect", "100-continue")
-            .body(kib_body())
-            .trace(rec.trace())
-            .send(),
-    )
-    .await
-    .unwrap();
+    let resp = post_expecting_continue(&client, &srv.url("/"), kib_body(), &rec)
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 417);
     guard(resp.into_body().bytes()).await.unwrap();
     assert_eq!(rec.count("put_idle_conn"), 0, "{}", rec.dump());
@@ -168,8 +143,7 @@ async fn server_rejects_via_peer_server_417() {
     assert_eq!(resp.status(), 200);
     guard(resp.into_body().bytes()).await.unwrap();
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        r2.has("got_conn reused=false was_idle=false"),
         "{}",
         r2.dump()
     );
@@ -182,22 +156,15 @@ async fn silent_server_body_sent_after_expect_timeout() {
         .start()
         .await
         .unwrap();
-    let client = common::builder()
+    let client = support::builder()
         .expect_continue_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
     let rec = Recorder::new();
     let body = kib_body();
-    let resp = guard(
-        client
-            .post(&srv.url("/"))
-            .header("Expect", "100-continue")
-            .body(body.clone())
-            .trace(rec.trace())
-            .send(),
-    )
-    .await
-    .unwrap();
+    let resp = post_expecting_continue(&client, &srv.url("/"), body.clone(), &rec)
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     guard(resp.into_body().bytes()).await.unwrap();
 
@@ -214,7 +181,7 @@ async fn silent_server_body_sent_after_expect_timeout() {
     );
     assert_eq!(rec.count("got_100_continue"), 0);
     assert_eq!(rec.count("got_1xx"), 0);
-    assert!(rec.events().contains(&"wrote_request nil".to_string()));
+    assert!(rec.has("wrote_request nil"));
     // Go f3: the body goes out before the first response byte.
     assert!(
         wrote < rec.pos("got_first_response_byte").unwrap(),
@@ -222,7 +189,7 @@ async fn silent_server_body_sent_after_expect_timeout() {
         rec.dump()
     );
     assert_eq!(&srv.requests()[0].body[..], &body[..]);
-    assert!(rec.events().contains(&"put_idle_conn nil".to_string()));
+    assert!(rec.has("put_idle_conn nil"));
 }
 
 #[tokio::test]
@@ -237,22 +204,15 @@ async fn final_200_without_100_and_without_close_still_sends_body_and_reuses() {
         .hold()])
     .await
     .unwrap();
-    let client = common::builder()
+    let client = support::builder()
         // Long enough that only the early 200 can release the wait.
         .expect_continue_timeout(Duration::from_secs(5))
         .build()
         .unwrap();
     let rec = Recorder::new();
-    let resp = guard(
-        client
-            .post(&peer.url("/"))
-            .header("Expect", "100-continue")
-            .body(body.clone())
-            .trace(rec.trace())
-            .send(),
-    )
-    .await
-    .unwrap();
+    let resp = post_expecting_continue(&client, &peer.url("/"), body.clone(), &rec)
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let b = guard(resp.into_body().bytes()).await.unwrap();
     assert_eq!(&b[..], b"ok");
@@ -269,16 +229,8 @@ async fn final_200_without_100_and_without_close_still_sends_body_and_reuses() {
         "the peer must receive the whole 1 KiB body"
     );
     assert_eq!(rec.count("got_100_continue"), 0);
-    assert!(
-        rec.events().contains(&"wrote_request nil".to_string()),
-        "{}",
-        rec.dump()
-    );
-    assert!(
-        rec.events().contains(&"put_idle_conn nil".to_string()),
-        "{}",
-        rec.dump()
-    );
+    assert!(rec.has("wrote_request nil"), "{}", rec.dump());
+    assert!(rec.has("put_idle_conn nil"), "{}", rec.dump());
 
     let r2 = Recorder::new();
     let resp = guard(client.get(&peer.url("/2")).trace(r2.trace()).send())
@@ -287,8 +239,7 @@ async fn final_200_without_100_and_without_close_still_sends_body_and_reuses() {
     let b = guard(resp.into_body().bytes()).await.unwrap();
     assert_eq!(&b[..], b"second");
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        r2.has("got_conn reused=true was_idle=true"),
         "{}",
         r2.dump()
     );
@@ -303,7 +254,7 @@ async fn expect_without_body_does_not_wait() {
         .start()
         .await
         .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let resp = guard(
         client
@@ -333,7 +284,7 @@ async fn body_is_withheld_until_100_arrives() {
         .hold()])
     .await
     .unwrap();
-    let client = common::builder()
+    let client = support::builder()
         .expect_continue_timeout(Duration::from_secs(5))
         .build()
         .unwrap();

@@ -1,16 +1,16 @@
 //! HTTP/1.1 response framing: chunked with trailers, close-delimited, HEAD, 204/304/CL 0.
 
-mod common;
+mod support;
 
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{get_traced, guard, Recorder};
 use http_body::Body as _;
 use httptrace::Incoming;
 use httptrace_peers::{Response, Script, ScriptedPeer, Server};
+use support::{get_traced, guard, Recorder};
 
 /// Read every frame: (data, trailers).
 async fn frames(
@@ -51,7 +51,7 @@ async fn chunked_response_with_trailers() {
         .start()
         .await
         .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let resp = guard(client.get(&srv.url("/")).trace(rec.trace()).send())
         .await
@@ -72,17 +72,12 @@ async fn chunked_response_with_trailers() {
         trailers.get("x-checksum").map(|v| v.as_bytes()),
         Some(&b"abc123"[..])
     );
-    assert!(
-        rec.events().contains(&"put_idle_conn nil".to_string()),
-        "{}",
-        rec.dump()
-    );
+    assert!(rec.has("put_idle_conn nil"), "{}", rec.dump());
 
     let r2 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r2).await.unwrap();
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        r2.has("got_conn reused=true was_idle=true"),
         "{}",
         r2.dump()
     );
@@ -101,7 +96,7 @@ async fn close_delimited_body_read_to_eof_not_pooled() {
         .start()
         .await
         .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let (status, body) = get_traced(&client, &srv.url("/"), &rec)
         .await
@@ -113,8 +108,7 @@ async fn close_delimited_body_read_to_eof_not_pooled() {
     let r2 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r2).await.unwrap();
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        r2.has("got_conn reused=false was_idle=false"),
         "{}",
         r2.dump()
     );
@@ -131,12 +125,12 @@ async fn close_delimited_without_connection_close_header() {
             .close(),
         Script::new()
             .read_head()
-            .write(common::ok_response("next"))
+            .write(support::ok_response("next"))
             .hold(),
     ])
     .await
     .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let (_, body) = get_traced(&client, &peer.url("/"), &rec).await.unwrap();
     assert_eq!(&body[..], b"raw body");
@@ -155,11 +149,11 @@ async fn head_with_content_length_has_empty_body_and_reuses() {
         .read_head()
         .write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
         .read_head()
-        .write(common::ok_response("after head"))
+        .write(support::ok_response("after head"))
         .hold()])
     .await
     .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let resp = guard(client.head(&peer.url("/")).trace(rec.trace()).send())
         .await
@@ -169,11 +163,7 @@ async fn head_with_content_length_has_empty_body_and_reuses() {
     assert_eq!(resp.headers().get("content-length").unwrap(), "100");
     let body = guard(resp.into_body().bytes()).await.expect("HEAD body");
     assert!(body.is_empty());
-    assert!(
-        rec.events().contains(&"put_idle_conn nil".to_string()),
-        "{}",
-        rec.dump()
-    );
+    assert!(rec.has("put_idle_conn nil"), "{}", rec.dump());
     assert!(
         rec.pos("put_idle_conn").unwrap() < rec.pos("execute_returned").unwrap(),
         "bodiless response: put_idle_conn before execute returns: {}",
@@ -184,8 +174,7 @@ async fn head_with_content_length_has_empty_body_and_reuses() {
     let (_, body) = get_traced(&client, &peer.url("/"), &r2).await.unwrap();
     assert_eq!(&body[..], b"after head");
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        r2.has("got_conn reused=true was_idle=true"),
         "{}",
         r2.dump()
     );
@@ -202,7 +191,7 @@ async fn bodiless(status_path: &str) {
         .start()
         .await
         .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let resp = guard(client.get(&srv.url(status_path)).trace(rec.trace()).send())
         .await
@@ -210,11 +199,7 @@ async fn bodiless(status_path: &str) {
     rec.mark("execute_returned");
     let want: u16 = status_path.trim_start_matches('/').parse().unwrap_or(200);
     assert_eq!(resp.status().as_u16(), want);
-    assert!(
-        rec.events().contains(&"put_idle_conn nil".to_string()),
-        "{}",
-        rec.dump()
-    );
+    assert!(rec.has("put_idle_conn nil"), "{}", rec.dump());
     assert!(
         rec.pos("put_idle_conn").unwrap() < rec.pos("execute_returned").unwrap(),
         "{status_path}: put_idle_conn must fire before execute returns (Go: before RoundTrip returns):\n  {}",
@@ -229,8 +214,7 @@ async fn bodiless(status_path: &str) {
         .await
         .unwrap();
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        r2.has("got_conn reused=true was_idle=true"),
         "{}",
         r2.dump()
     );

@@ -2,14 +2,14 @@
 //! within the guard, never a panic, hang, short body or poisoned pooled connection. Requests
 //! that cannot be sent safely are refused before any byte leaves.
 
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{guard, ok_response, Recorder};
 use httptrace::{Body, Client, Error, Incoming};
 use httptrace_peers::{PeerHandle, Script, ScriptedPeer, Server};
+use support::{guard, ok_response, Recorder};
 
 /// Connection 0 reads the request head and runs `hostile`; connection 1 answers `good`.
 async fn peer_with(hostile: Script) -> PeerHandle {
@@ -28,7 +28,7 @@ async fn peer_with(hostile: Script) -> PeerHandle {
 /// NEW connection, and from an unrelated good server.
 async fn follow_up(client: &Client, peer: &PeerHandle) {
     let rec = Recorder::new();
-    let (status, body) = common::get_traced(client, &peer.url("/after"), &rec)
+    let (status, body) = support::get_traced(client, &peer.url("/after"), &rec)
         .await
         .expect("a request after the hostile response must succeed");
     assert_eq!(status, 200);
@@ -38,8 +38,7 @@ async fn follow_up(client: &Client, peer: &PeerHandle) {
         "the hostile connection must not be reused"
     );
     assert!(
-        rec.events()
-            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        rec.has("got_conn reused=false was_idle=false"),
         "the hostile connection must not be pooled: {}",
         rec.dump()
     );
@@ -56,7 +55,7 @@ async fn follow_up(client: &Client, peer: &PeerHandle) {
 /// A response whose head is hostile: `execute` must fail with an error satisfying `pred`.
 async fn head_error(raw: impl Into<Bytes>, what: &str, pred: fn(&Error) -> bool) {
     let peer = peer_with(Script::new().write(raw.into()).hold()).await;
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let res = guard(client.get(&peer.url("/")).trace(rec.trace()).send()).await;
     let err = match res {
@@ -77,7 +76,7 @@ async fn body_error(
     pred: fn(&Error) -> bool,
 ) -> (Recorder, PeerHandle, Client) {
     let peer = peer_with(hostile).await;
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let resp = guard(client.get(&peer.url("/")).trace(rec.trace()).send())
         .await
@@ -315,7 +314,7 @@ async fn endless_header_lines() {
         s = s.write(filler_lines(1 << 20, 16_000));
     }
     let peer = peer_with(s.hold()).await;
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let err = guard(client.get(&peer.url("/")).trace(rec.trace()).send())
         .await
@@ -331,7 +330,7 @@ async fn one_giant_header_line() {
         s = s.write(Bytes::from(vec![b'g'; 1 << 20]));
     }
     let peer = peer_with(s.hold()).await;
-    let client = common::client();
+    let client = support::client();
     let err = guard(client.get(&peer.url("/")).send())
         .await
         .expect_err("a head over the limit must fail");
@@ -351,13 +350,13 @@ async fn head_limit_is_configurable() {
     let fine = ScriptedPeer::start(vec![Script::new().read_head().write(raw()).hold()])
         .await
         .unwrap();
-    let resp = guard(common::client().get(&fine.url("/")).send())
+    let resp = guard(support::client().get(&fine.url("/")).send())
         .await
         .expect("64 KiB of headers are within the default limit");
     assert_eq!(guard(resp.into_body().bytes()).await.unwrap(), &b"ok"[..]);
 
     let peer = peer_with(Script::new().write(raw()).hold()).await;
-    let client = common::builder()
+    let client = support::builder()
         .max_response_header_bytes(16 << 10)
         .build()
         .unwrap();
@@ -375,7 +374,7 @@ async fn endless_status_line() {
         s = s.write(Bytes::from(vec![b'A'; 1 << 20]));
     }
     let peer = peer_with(s.hold()).await;
-    let client = common::client();
+    let client = support::client();
     let err = guard(client.get(&peer.url("/")).send())
         .await
         .expect_err("an endless status line must fail");
@@ -387,7 +386,7 @@ async fn endless_status_line() {
 async fn interim_response_flood() {
     let flood = "HTTP/1.1 103 X\r\n\r\n".repeat(100);
     let peer = peer_with(Script::new().write(flood).write(ok_response("late")).hold()).await;
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let err = guard(client.get(&peer.url("/")).trace(rec.trace()).send())
         .await
@@ -402,7 +401,7 @@ async fn interim_response_flood() {
 #[tokio::test]
 async fn stall_before_response_times_out() {
     let peer = peer_with(Script::new().hold()).await;
-    let client = common::builder()
+    let client = support::builder()
         .timeout(Some(Duration::from_millis(300)))
         .build()
         .unwrap();
@@ -427,7 +426,7 @@ async fn stall_mid_body_times_out() {
             .hold(),
     )
     .await;
-    let client = common::builder()
+    let client = support::builder()
         .timeout(Some(Duration::from_millis(300)))
         .build()
         .unwrap();
@@ -482,7 +481,7 @@ async fn header_value_with_crlf_refused() {
     assert!(http::Method::from_bytes(b"GE T").is_err());
     // ...so the only way in is the builder's string API, which must refuse before sending.
     let peer = ScriptedPeer::start(vec![]).await.unwrap();
-    let client = common::client();
+    let client = support::client();
     for (name, value, what) in [
         ("X-Bad", "a\r\nInjected: 1", "CRLF in value"),
         ("X-Bad", "a\nb", "LF in value"),
@@ -507,7 +506,7 @@ async fn header_value_with_crlf_refused() {
 #[tokio::test]
 async fn illegal_request_targets_refused() {
     let peer = ScriptedPeer::start(vec![]).await.unwrap();
-    let client = common::client();
+    let client = support::client();
     // Unparsable URLs (space, NUL, DEL).
     for (url, what) in [
         (

@@ -1,27 +1,23 @@
 //! The HTTP/1.1 idle pool: idle timeout, per-host limit, LIFO, dead idle connections,
 //! close_idle_connections.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{get_traced, guard, ok_response, Recorder};
 use httptrace_peers::{Response, Script, ScriptedPeer, Server};
+use support::{get_traced, guard, ok_response, Recorder};
 
 #[tokio::test]
 async fn idle_timeout_expires_pooled_connection() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::builder()
+    let client = support::builder()
         .idle_timeout(Some(Duration::from_millis(200)))
         .build()
         .unwrap();
     let r1 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r1).await.unwrap();
-    assert!(
-        r1.events().contains(&"put_idle_conn nil".to_string()),
-        "{}",
-        r1.dump()
-    );
+    assert!(r1.has("put_idle_conn nil"), "{}", r1.dump());
 
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -29,8 +25,7 @@ async fn idle_timeout_expires_pooled_connection() {
     let (status, _) = get_traced(&client, &srv.url("/"), &r2).await.unwrap();
     assert_eq!(status, 200);
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        r2.has("got_conn reused=false was_idle=false"),
         "{}",
         r2.dump()
     );
@@ -43,7 +38,7 @@ async fn idle_timeout_expires_pooled_connection() {
 #[tokio::test]
 async fn idle_connection_within_timeout_is_reused() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::builder()
+    let client = support::builder()
         .idle_timeout(Some(Duration::from_secs(5)))
         .build()
         .unwrap();
@@ -53,8 +48,7 @@ async fn idle_connection_within_timeout_is_reused() {
     let r2 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r2).await.unwrap();
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        r2.has("got_conn reused=true was_idle=true"),
         "{}",
         r2.dump()
     );
@@ -78,7 +72,7 @@ async fn slow_server() -> httptrace_peers::ServerHandle {
 #[tokio::test]
 async fn max_idle_per_host_one_refuses_the_second_connection() {
     let srv = slow_server().await;
-    let client = common::builder().max_idle_per_host(1).build().unwrap();
+    let client = support::builder().max_idle_per_host(1).build().unwrap();
     let (ra, rb) = (Recorder::new(), Recorder::new());
     let url = srv.url("/");
     let (a, b) = tokio::join!(
@@ -106,8 +100,7 @@ async fn max_idle_per_host_one_refuses_the_second_connection() {
     let r3 = Recorder::new();
     get_traced(&client, &url, &r3).await.unwrap();
     assert!(
-        r3.events()
-            .contains(&"got_conn reused=true was_idle=true".to_string()),
+        r3.has("got_conn reused=true was_idle=true"),
         "{}",
         r3.dump()
     );
@@ -117,7 +110,7 @@ async fn max_idle_per_host_one_refuses_the_second_connection() {
 #[tokio::test]
 async fn max_idle_per_host_zero_keeps_nothing() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::builder().max_idle_per_host(0).build().unwrap();
+    let client = support::builder().max_idle_per_host(0).build().unwrap();
     let r1 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r1).await.unwrap();
     // Pooling off: like Go's errKeepAlivesDisabled, put_idle_conn does not fire at all, and
@@ -132,8 +125,7 @@ async fn max_idle_per_host_zero_keeps_nothing() {
     let r2 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r2).await.unwrap();
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        r2.has("got_conn reused=false was_idle=false"),
         "{}",
         r2.dump()
     );
@@ -144,7 +136,7 @@ async fn max_idle_per_host_zero_keeps_nothing() {
 #[tokio::test]
 async fn lifo_most_recently_returned_connection_is_used_first() {
     let srv = slow_server().await;
-    let client = common::client();
+    let client = support::client();
     let url = srv.url("/");
     let (ra, rb) = (Recorder::new(), Recorder::new());
     // Two requests in flight at once: two connections.
@@ -209,15 +201,11 @@ async fn idle_connection_with_unsolicited_bytes_is_discarded() {
     ])
     .await
     .unwrap();
-    let client = common::client();
+    let client = support::client();
     let r1 = Recorder::new();
     let (_, body) = get_traced(&client, &peer.url("/"), &r1).await.unwrap();
     assert_eq!(&body[..], b"hi");
-    assert!(
-        r1.events().contains(&"put_idle_conn nil".to_string()),
-        "{}",
-        r1.dump()
-    );
+    assert!(r1.has("put_idle_conn nil"), "{}", r1.dump());
 
     // Generous: the garbage is written 100 ms after the response.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -233,8 +221,7 @@ async fn idle_connection_with_unsolicited_bytes_is_discarded() {
         "the poisoned connection must never be used"
     );
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        r2.has("got_conn reused=false was_idle=false"),
         "{}",
         r2.dump()
     );
@@ -268,7 +255,7 @@ async fn idle_connection_closed_by_server_is_replaced_without_error() {
     ])
     .await
     .unwrap();
-    let client = common::client();
+    let client = support::client();
     let r1 = Recorder::new();
     let (_, body) = get_traced(&client, &peer.url("/"), &r1).await.unwrap();
     assert_eq!(&body[..], b"one");
@@ -283,8 +270,7 @@ async fn idle_connection_closed_by_server_is_replaced_without_error() {
     assert_eq!(status, 200);
     assert_eq!(&body[..], b"two");
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        r2.has("got_conn reused=false was_idle=false"),
         "{}",
         r2.dump()
     );
@@ -296,16 +282,15 @@ async fn idle_connection_closed_by_server_is_replaced_without_error() {
 #[tokio::test]
 async fn close_idle_connections_closes_pooled_connection() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::client();
+    let client = support::client();
     let r1 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r1).await.unwrap();
-    assert!(r1.events().contains(&"put_idle_conn nil".to_string()));
+    assert!(r1.has("put_idle_conn nil"));
     client.close_idle_connections();
     let r2 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r2).await.unwrap();
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        r2.has("got_conn reused=false was_idle=false"),
         "{}",
         r2.dump()
     );
@@ -317,7 +302,7 @@ async fn close_idle_connections_closes_pooled_connection() {
 #[tokio::test]
 async fn close_idle_connections_refuses_in_flight_connection() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::client();
+    let client = support::client();
     let r1 = Recorder::new();
     let resp = guard(client.get(&srv.url("/")).trace(r1.trace()).send())
         .await
@@ -336,13 +321,12 @@ async fn close_idle_connections_refuses_in_flight_connection() {
     let r2 = Recorder::new();
     get_traced(&client, &srv.url("/"), &r2).await.unwrap();
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        r2.has("got_conn reused=false was_idle=false"),
         "{}",
         r2.dump()
     );
     assert!(
-        r2.events().contains(&"put_idle_conn nil".to_string()),
+        r2.has("put_idle_conn nil"),
         "closeIdle cleared by the next checkout: {}",
         r2.dump()
     );

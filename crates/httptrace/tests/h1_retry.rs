@@ -1,11 +1,11 @@
 //! Retry of replayable requests on a dead reused connection (Go's scenario (n), race case).
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{get_traced, guard, ok_response, Recorder};
 use httptrace_peers::{Script, ScriptedPeer};
+use support::{get_traced, guard, ok_response, Recorder};
 
 /// Connection 0 answers one request with keep-alive, then reads the next request's head and
 /// dies (`close` or `reset`) without answering. Connection 1 answers normally.
@@ -27,7 +27,7 @@ fn good_second() -> Script {
 
 async fn retry_get(reset: bool) {
     let peer = dying_peer(reset, good_second()).await;
-    let client = common::client();
+    let client = support::client();
     let r1 = Recorder::new();
     let (_, body) = get_traced(&client, &peer.url("/"), &r1).await.unwrap();
     assert_eq!(&body[..], b"first");
@@ -95,7 +95,7 @@ async fn get_retried_after_server_reset_on_reused_conn() {
 #[tokio::test]
 async fn post_not_retried_on_dead_reused_conn() {
     let peer = dying_peer(false, good_second()).await;
-    let client = common::client();
+    let client = support::client();
     let r1 = Recorder::new();
     get_traced(&client, &peer.url("/"), &r1).await.unwrap();
 
@@ -120,7 +120,7 @@ async fn post_not_retried_on_dead_reused_conn() {
 #[tokio::test]
 async fn post_with_idempotency_key_is_retried() {
     let peer = dying_peer(false, good_second()).await;
-    let client = common::client();
+    let client = support::client();
     let r1 = Recorder::new();
     get_traced(&client, &peer.url("/"), &r1).await.unwrap();
 
@@ -150,7 +150,7 @@ async fn failure_on_fresh_connection_never_retried() {
     let peer = ScriptedPeer::start(vec![Script::new().read_head().close()])
         .await
         .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let res = guard(client.get(&peer.url("/")).trace(rec.trace()).send()).await;
     let err = res.expect_err("the server closed without answering");
@@ -168,7 +168,7 @@ async fn failure_on_fresh_connection_never_retried() {
 async fn streamed_body_not_retried() {
     // Even a GET-like replayable method cannot be replayed with a one-shot body.
     let peer = dying_peer(false, good_second()).await;
-    let client = common::client();
+    let client = support::client();
     get_traced(&client, &peer.url("/"), &Recorder::new())
         .await
         .unwrap();

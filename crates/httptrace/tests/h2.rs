@@ -9,32 +9,25 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Version;
 use httptrace::{Body, Client, Protocol, RetryReason};
-use httptrace_peers::{Response, Server, ServerHandle, TestCa};
+use httptrace_peers::{Response, Server, ServerBuilder, ServerHandle, TestCa};
 use support::{
-    bounded, builder_trusting, get, get_concurrently, strs, Rec, FRESH_TLS_H2, REUSED_H2,
+    bounded, builder, builder_trusting, fresh_tls_h2, get, get_concurrently, h2_server, ok_or_dump,
+    post_expecting_continue, reused_h2, seq, strs, Recorder, EXCHANGE, TCP_DIAL, TLS_PAIR,
 };
 
 const MIB: usize = 1024 * 1024;
 
-async fn h2_server(ca: &TestCa, b: httptrace_peers::ServerBuilder) -> ServerHandle {
-    b.tls(ca.server_config(&[b"h2", b"http/1.1"]))
-        .start()
-        .await
-        .unwrap()
-}
-
-fn client(ca: &TestCa) -> Client {
-    builder_trusting(ca).build().unwrap()
+/// A server answering every request `Hello, world!` after `ms` milliseconds.
+fn delayed_hello(ms: u64) -> ServerBuilder {
+    Server::builder().handler(move |_| Response::hello().delay(Duration::from_millis(ms)))
 }
 
 /// Scenario (m), first request.
 #[tokio::test]
 async fn first_request_hook_order_and_pseudo_header_fields() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(&ca, Server::hello()).await;
-        let c = client(&ca);
-        let rec = Rec::new();
+        let (_, srv, c) = h2_server(Server::hello()).await;
+        let rec = Recorder::new();
         let resp = c
             .get(&srv.url("/path?q=1"))
             .header("X-Custom", "v1")
@@ -49,13 +42,8 @@ async fn first_request_hook_order_and_pseudo_header_fields() {
         let body = resp.into_body().bytes().await.unwrap();
         assert_eq!(&body[..], b"Hello, world!");
         let port = srv.port();
-        assert_eq!(
-            rec.go_names(),
-            strs(FRESH_TLS_H2),
-            "events:\n  {}",
-            rec.dump()
-        );
-        let ev = rec.events();
+        assert_eq!(rec.go_names(), fresh_tls_h2(), "events:\n  {}", rec.dump());
+        let ev = rec.go_events();
         assert_eq!(ev[0], format!("get_conn 127.0.0.1:{port}"));
         assert!(ev.contains(&"got_conn reused=false was_idle=false".to_string()));
         assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some("h2"));
@@ -101,17 +89,15 @@ async fn first_request_hook_order_and_pseudo_header_fields() {
 #[tokio::test]
 async fn second_sequential_request_reuses_connection() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(&ca, Server::hello()).await;
-        let c = client(&ca);
+        let (_, srv, c) = h2_server(Server::hello()).await;
         let (r1, _rec1) = get(&c, &srv.url("/")).await;
         assert_eq!(r1.unwrap().0, 200);
         tokio::time::sleep(Duration::from_millis(20)).await;
         let (r2, rec2) = get(&c, &srv.url("/")).await;
         assert_eq!(r2.unwrap().0, 200);
-        assert_eq!(rec2.go_names(), strs(REUSED_H2), "{}", rec2.dump());
+        assert_eq!(rec2.go_names(), reused_h2(), "{}", rec2.dump());
         assert_eq!(
-            rec2.events()[0],
+            rec2.go_events()[0],
             format!("get_conn 127.0.0.1:{}", srv.port())
         );
         assert!(rec2.has("got_conn reused=true was_idle=true"));
@@ -125,13 +111,7 @@ async fn second_sequential_request_reuses_connection() {
 #[tokio::test]
 async fn ten_concurrent_requests_share_one_connection() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(
-            &ca,
-            Server::builder().handler(|_| Response::hello().delay(Duration::from_millis(50))),
-        )
-        .await;
-        let c = client(&ca);
+        let (_, srv, c) = h2_server(delayed_hello(50)).await;
         let mut tasks = Vec::new();
         for _ in 0..10 {
             let c = c.clone();
@@ -168,19 +148,14 @@ async fn ten_concurrent_requests_share_one_connection() {
 #[tokio::test]
 async fn multiplexed_request_is_not_idle() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(
-            &ca,
-            Server::builder().handler(|r| {
-                if r.path() == "/slow" {
-                    Response::hello().delay(Duration::from_millis(400))
-                } else {
-                    Response::hello()
-                }
-            }),
-        )
+        let (_, srv, c) = h2_server(Server::builder().handler(|r| {
+            if r.path() == "/slow" {
+                Response::hello().delay(Duration::from_millis(400))
+            } else {
+                Response::hello()
+            }
+        }))
         .await;
-        let c = client(&ca);
         // Establish the connection first.
         let (r, _) = get(&c, &srv.url("/")).await;
         assert_eq!(r.unwrap().0, 200);
@@ -213,12 +188,8 @@ async fn h2c_prior_knowledge() {
             .start()
             .await
             .unwrap();
-        let c = Client::builder()
-            .no_proxy()
-            .http2_prior_knowledge()
-            .build()
-            .unwrap();
-        let rec = Rec::new();
+        let c = builder().http2_prior_knowledge().build().unwrap();
+        let rec = Recorder::new();
         let resp = c
             .get(&srv.url("/"))
             .trace(rec.trace())
@@ -228,21 +199,7 @@ async fn h2c_prior_knowledge() {
         assert_eq!(resp.version(), Version::HTTP_2);
         let body = resp.into_body().bytes().await.unwrap();
         assert_eq!(body.len(), 13);
-        assert_eq!(
-            rec.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-            ]),
-            "{}",
-            rec.dump()
-        );
+        assert_eq!(rec.go_names(), seq(&[TCP_DIAL, EXCHANGE]), "{}", rec.dump());
         assert_eq!(rec.field(":scheme"), Some(vec!["http".to_string()]));
         assert_eq!(rec.got_conns()[0].conn.protocol, Protocol::Http2);
         // Second request on the same connection.
@@ -258,35 +215,17 @@ async fn h2c_prior_knowledge() {
 #[tokio::test]
 async fn early_hints_over_h2() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(
-            &ca,
-            Server::builder().handler(|_| {
-                Response::hello()
-                    .early_hints(&["</a.css>; rel=preload"])
-                    .early_hints(&["</a.css>; rel=preload", "</b.js>; rel=preload"])
-            }),
-        )
+        let (_, srv, c) = h2_server(Server::builder().handler(|_| {
+            Response::hello()
+                .early_hints(&["</a.css>; rel=preload"])
+                .early_hints(&["</a.css>; rel=preload", "</b.js>; rel=preload"])
+        }))
         .await;
-        let c = client(&ca);
         let (res, rec) = get(&c, &srv.url("/")).await;
         assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
         assert_eq!(
             rec.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "tls_start",
-                "tls_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-                "got_1xx",
-                "got_1xx",
-            ]),
+            seq(&[TCP_DIAL, TLS_PAIR, EXCHANGE, &["got_1xx", "got_1xx"]]),
             "{}",
             rec.dump()
         );
@@ -300,20 +239,15 @@ async fn early_hints_over_h2() {
 #[tokio::test]
 async fn got_1xx_hook_error_resets_stream_but_keeps_connection() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(
-            &ca,
-            Server::builder().handler(|r| {
-                if r.path() == "/hints" {
-                    Response::hello().early_hints(&["</a.css>; rel=preload"])
-                } else {
-                    Response::hello()
-                }
-            }),
-        )
+        let (_, srv, c) = h2_server(Server::builder().handler(|r| {
+            if r.path() == "/hints" {
+                Response::hello().early_hints(&["</a.css>; rel=preload"])
+            } else {
+                Response::hello()
+            }
+        }))
         .await;
-        let c = client(&ca);
-        let rec = Rec::aborting_1xx();
+        let rec = Recorder::aborting_1xx("rejected by the test's 1xx hook");
         let err = c
             .get(&srv.url("/hints"))
             .trace(rec.trace())
@@ -347,9 +281,7 @@ async fn got_1xx_hook_error_resets_stream_but_keeps_connection() {
 #[tokio::test]
 async fn expect_100_continue_over_h2() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(
-            &ca,
+        let (ca, srv, _) = h2_server(
             Server::builder().handler(|r| Response::text(format!("got {}", r.body.len()))),
         )
         .await;
@@ -357,16 +289,16 @@ async fn expect_100_continue_over_h2() {
             .expect_continue_timeout(Duration::from_secs(5))
             .build()
             .unwrap();
-        let rec = Rec::new();
+        let rec = Recorder::new();
         let started = std::time::Instant::now();
-        let resp = c
-            .post(&srv.url("/upload"))
-            .header("Expect", "100-continue")
-            .body(Bytes::from_static(b"some body"))
-            .trace(rec.trace())
-            .send()
-            .await
-            .expect("POST");
+        let resp = post_expecting_continue(
+            &c,
+            &srv.url("/upload"),
+            Bytes::from_static(b"some body"),
+            &rec,
+        )
+        .await
+        .expect("POST");
         assert_eq!(resp.version(), Version::HTTP_2);
         let body = resp.into_body().bytes().await.unwrap();
         assert_eq!(&body[..], b"got 9");
@@ -376,20 +308,19 @@ async fn expect_100_continue_over_h2() {
         );
         assert_eq!(
             rec.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "tls_start",
-                "tls_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wait_100_continue",
-                "first_byte",
-                "got_1xx",
-                "got_100_continue",
-                "wrote_request",
+            seq(&[
+                TCP_DIAL,
+                TLS_PAIR,
+                &[
+                    "got_conn",
+                    "headers",
+                    "wrote_headers",
+                    "wait_100_continue",
+                    "got_first_response_byte",
+                    "got_1xx",
+                    "got_100_continue",
+                    "wrote_request",
+                ],
             ]),
             "{}",
             rec.dump()
@@ -406,21 +337,16 @@ async fn expect_100_continue_over_h2() {
 #[tokio::test]
 async fn large_upload_and_download_complete() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(
-            &ca,
-            Server::builder().handler(|r| {
-                if r.path() == "/download" {
-                    Response::ok().body(Bytes::from(vec![7u8; 8 * MIB]))
-                } else {
-                    Response::text(r.body.len().to_string())
-                }
-            }),
-        )
+        let (_, srv, c) = h2_server(Server::builder().handler(|r| {
+            if r.path() == "/download" {
+                Response::ok().body(Bytes::from(vec![7u8; 8 * MIB]))
+            } else {
+                Response::text(r.body.len().to_string())
+            }
+        }))
         .await;
-        let c = client(&ca);
         let up = Bytes::from(vec![1u8; 4 * MIB]);
-        let rec = Rec::new();
+        let rec = Recorder::new();
         let resp = c
             .post(&srv.url("/upload"))
             .body(up)
@@ -457,17 +383,13 @@ async fn large_upload_and_download_complete() {
 #[tokio::test]
 async fn streamed_upload_of_unknown_length() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(
-            &ca,
-            Server::builder().handler(|r| Response::text(r.body.len().to_string())),
-        )
-        .await;
-        let c = client(&ca);
+        let (_, srv, c) =
+            h2_server(Server::builder().handler(|r| Response::text(r.body.len().to_string())))
+                .await;
         let chunks: Vec<Result<Bytes, std::io::Error>> = (0..64)
             .map(|_| Ok(Bytes::from(vec![3u8; 32 * 1024])))
             .collect();
-        let rec = Rec::new();
+        let rec = Recorder::new();
         let resp = c
             .post(&srv.url("/up"))
             .body(Body::from_stream(futures_util::stream::iter(chunks)))
@@ -487,10 +409,8 @@ async fn streamed_upload_of_unknown_length() {
 #[tokio::test]
 async fn connection_specific_request_headers_are_not_sent() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(&ca, Server::hello()).await;
-        let c = client(&ca);
-        let rec = Rec::new();
+        let (_, srv, c) = h2_server(Server::hello()).await;
+        let rec = Recorder::new();
         let resp = c
             .get(&srv.url("/"))
             .header("Connection", "keep-alive")
@@ -534,9 +454,7 @@ async fn connection_specific_request_headers_are_not_sent() {
 #[tokio::test]
 async fn goaway_after_each_request_redials() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(&ca, Server::hello().goaway_after(1)).await;
-        let c = client(&ca);
+        let (_, srv, c) = h2_server(Server::hello().goaway_after(1)).await;
         let mut reasons = Vec::new();
         for i in 0..4 {
             let (res, rec) = get(&c, &srv.url("/")).await;
@@ -569,20 +487,9 @@ async fn goaway_after_each_request_redials() {
 #[tokio::test]
 async fn goaway_with_concurrent_requests_all_succeed() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(
-            &ca,
-            Server::builder()
-                .handler(|_| Response::hello().delay(Duration::from_millis(30)))
-                .goaway_after(2),
-        )
-        .await;
-        let c = client(&ca);
+        let (_, srv, c) = h2_server(delayed_hello(30).goaway_after(2)).await;
         for (res, rec) in get_concurrently(&c, &srv.url("/"), 6).await {
-            assert_eq!(
-                res.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump())).0,
-                200
-            );
+            assert_eq!(ok_or_dump(res, &rec).0, 200);
             for r in rec.retries() {
                 assert!(
                     matches!(r.reason, RetryReason::GoAway | RetryReason::RefusedStream),
@@ -595,10 +502,7 @@ async fn goaway_with_concurrent_requests_all_succeed() {
         // next request must notice the GOAWAY and dial a new connection.
         tokio::time::sleep(Duration::from_millis(50)).await;
         let (res, rec) = get(&c, &srv.url("/")).await;
-        assert_eq!(
-            res.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump())).0,
-            200
-        );
+        assert_eq!(ok_or_dump(res, &rec).0, 200);
         assert!(srv.connections_accepted() >= 2, "{}", rec.dump());
         assert_eq!(srv.requests_served(), 7);
     })
@@ -606,7 +510,7 @@ async fn goaway_with_concurrent_requests_all_succeed() {
 }
 
 /// Request B starts while A is in flight on a connection that already received GOAWAY.
-async fn request_after_goaway(srv: &ServerHandle, c: &Client) -> (Rec, Rec) {
+async fn request_after_goaway(srv: &ServerHandle, c: &Client) -> (Recorder, Recorder) {
     let a = {
         let c = c.clone();
         let url = srv.url("/slow");
@@ -630,9 +534,8 @@ async fn request_after_goaway(srv: &ServerHandle, c: &Client) -> (Rec, Rec) {
     (rec_a, rec_b)
 }
 
-fn slow_goaway_server(ca: &TestCa) -> impl std::future::Future<Output = ServerHandle> + '_ {
+async fn slow_goaway_server() -> (TestCa, ServerHandle, Client) {
     h2_server(
-        ca,
         Server::builder()
             .handler(|r| {
                 if r.path() == "/slow" {
@@ -643,6 +546,7 @@ fn slow_goaway_server(ca: &TestCa) -> impl std::future::Future<Output = ServerHa
             })
             .goaway_after(1),
     )
+    .await
 }
 
 /// A request on a connection that got GOAWAY succeeds on a new connection; if it was refused
@@ -650,9 +554,7 @@ fn slow_goaway_server(ca: &TestCa) -> impl std::future::Future<Output = ServerHa
 #[tokio::test]
 async fn request_on_goaway_connection_is_retried_elsewhere() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = slow_goaway_server(&ca).await;
-        let c = client(&ca);
+        let (_, srv, c) = slow_goaway_server().await;
         let (_a, b) = request_after_goaway(&srv, &c).await;
         for r in b.retries() {
             assert_eq!(r.reason, RetryReason::GoAway, "{}", b.dump());
@@ -670,11 +572,9 @@ async fn request_on_goaway_connection_is_retried_elsewhere() {
 #[tokio::test]
 async fn goaway_connection_is_not_handed_out_go_parity() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = slow_goaway_server(&ca).await;
-        let c = client(&ca);
+        let (_, srv, c) = slow_goaway_server().await;
         let (_a, b) = request_after_goaway(&srv, &c).await;
-        assert_eq!(b.go_names(), strs(FRESH_TLS_H2), "events:\n  {}", b.dump());
+        assert_eq!(b.go_names(), fresh_tls_h2(), "events:\n  {}", b.dump());
         assert_eq!(b.count("retry"), 0, "{}", b.dump());
         assert_eq!(b.count("got_conn reused=false was_idle=false"), 1);
     })
@@ -684,23 +584,12 @@ async fn goaway_connection_is_not_handed_out_go_parity() {
 #[tokio::test]
 async fn max_concurrent_streams_one_with_four_requests() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(
-            &ca,
-            Server::builder()
-                .handler(|_| Response::hello().delay(Duration::from_millis(50)))
-                .max_concurrent_streams(1),
-        )
-        .await;
-        let c = client(&ca);
+        let (_, srv, c) = h2_server(delayed_hello(50).max_concurrent_streams(1)).await;
         // Let the server's SETTINGS reach the client first.
         let (r, _) = get(&c, &srv.url("/")).await;
         assert_eq!(r.unwrap().0, 200);
         for (res, rec) in get_concurrently(&c, &srv.url("/"), 4).await {
-            assert_eq!(
-                res.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump())).0,
-                200
-            );
+            assert_eq!(ok_or_dump(res, &rec).0, 200);
         }
         assert_eq!(srv.requests_served(), 5);
     })
@@ -711,17 +600,9 @@ async fn max_concurrent_streams_one_with_four_requests() {
 #[tokio::test]
 async fn max_concurrent_streams_one_cold_start() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(
-            &ca,
-            Server::builder()
-                .handler(|_| Response::hello().delay(Duration::from_millis(50)))
-                .max_concurrent_streams(1),
-        )
-        .await;
-        let c = client(&ca);
+        let (_, srv, c) = h2_server(delayed_hello(50).max_concurrent_streams(1)).await;
         for (res, rec) in get_concurrently(&c, &srv.url("/"), 4).await {
-            let (status, _) = res.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump()));
+            let (status, _) = ok_or_dump(res, &rec);
             assert_eq!(status, 200);
             for r in rec.retries() {
                 assert_eq!(r.reason, RetryReason::RefusedStream, "{r:?}");
@@ -734,19 +615,14 @@ async fn max_concurrent_streams_one_cold_start() {
 #[tokio::test]
 async fn dropping_body_mid_stream_keeps_connection_usable() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(
-            &ca,
-            Server::builder().handler(|r| {
-                if r.path() == "/big" {
-                    Response::ok().body(Bytes::from(vec![5u8; 8 * MIB]))
-                } else {
-                    Response::hello()
-                }
-            }),
-        )
+        let (_, srv, c) = h2_server(Server::builder().handler(|r| {
+            if r.path() == "/big" {
+                Response::ok().body(Bytes::from(vec![5u8; 8 * MIB]))
+            } else {
+                Response::hello()
+            }
+        }))
         .await;
-        let c = client(&ca);
         let resp = c.get(&srv.url("/big")).send().await.expect("big");
         let mut body = resp.into_body();
         let first = body.chunk().await.expect("chunk").expect("some data");
@@ -772,8 +648,7 @@ async fn dropping_body_mid_stream_keeps_connection_usable() {
 #[tokio::test]
 async fn http1_only_client_against_h2_server() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = h2_server(&ca, Server::hello()).await;
+        let (ca, srv, _) = h2_server(Server::hello()).await;
         let c = builder_trusting(&ca).http1_only().build().unwrap();
         let (res, rec) = get(&c, &srv.url("/")).await;
         assert_eq!(res.unwrap().0, 200);

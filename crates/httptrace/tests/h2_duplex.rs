@@ -2,11 +2,11 @@
 //! reads it. The response must come back at its HEADERS, with the upload finishing on its own
 //! (Go's writeRequest goroutine), or both flow-control windows fill and nothing moves.
 
-mod common;
+mod support;
 
 use bytes::Bytes;
-use common::{guard, Recorder};
 use httptrace::Body;
+use support::{guard, Recorder};
 use tokio::net::TcpListener;
 
 async fn h2c_echo_server() -> std::net::SocketAddr {
@@ -52,7 +52,7 @@ async fn h2c_echo_server() -> std::net::SocketAddr {
 #[tokio::test]
 async fn h2_response_returns_while_the_upload_goes_on() {
     let addr = h2c_echo_server().await;
-    let client = common::builder().http2_prior_knowledge().build().unwrap();
+    let client = support::builder().http2_prior_knowledge().build().unwrap();
     const CHUNK: usize = 64 * 1024;
     const CHUNKS: usize = 256; // 16 MiB, well past every window
     let stream = futures_util::stream::iter(

@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Version;
-use httptrace::{Client, Protocol, TlsVersion};
+use httptrace::{Protocol, TlsVersion};
 use httptrace_peers::TestCa;
 use support::{
-    bounded, builder_trusting, get, get_concurrently, strs, Rec, FRESH_TCP_H1, FRESH_TLS_H1,
-    FRESH_TLS_H2, REUSED_H2,
+    bounded, builder, builder_trusting, fresh_tcp_h1, fresh_tls_h1, fresh_tls_h2, get,
+    get_concurrently, ok_or_dump, post_expecting_continue, proxied_client, reused_h1, reused_h2,
+    seq, Recorder, TCP_DIAL, TLS_PAIR,
 };
 
 const NGINX: &str = "/usr/sbin/nginx";
@@ -281,16 +282,6 @@ http {{
     }
 }
 
-const H1_REUSED: &[&str] = &[
-    "get_conn",
-    "got_conn",
-    "fields",
-    "wrote_headers",
-    "wrote_request",
-    "first_byte",
-    "put_idle_conn",
-];
-
 #[tokio::test]
 async fn nginx_plain_get_and_keepalive_reuse() {
     if !have("nginx_plain_get_and_keepalive_reuse", NGINX) {
@@ -298,16 +289,16 @@ async fn nginx_plain_get_and_keepalive_reuse() {
     }
     bounded(async {
         let ng = nginx().await;
-        let c = Client::builder().no_proxy().build().unwrap();
+        let c = support::client();
         let (r1, rec1) = get(&c, &ng.url("/hello.txt")).await;
         let (status, body) = r1.unwrap_or_else(|e| panic!("{e:?}\n{}", ng.logs()));
         assert_eq!(status, 200);
         assert_eq!(body, HELLO);
-        assert_eq!(rec1.go_names(), strs(FRESH_TCP_H1), "{}", rec1.dump());
+        assert_eq!(rec1.go_names(), fresh_tcp_h1(), "{}", rec1.dump());
         assert_eq!(rec1.count("put_idle_conn nil"), 1);
         let (r2, rec2) = get(&c, &ng.url("/hello.txt")).await;
         assert_eq!(r2.unwrap().1, HELLO);
-        assert_eq!(rec2.go_names(), strs(H1_REUSED), "{}", rec2.dump());
+        assert_eq!(rec2.go_names(), reused_h1(), "{}", rec2.dump());
         assert!(rec2.has("got_conn reused=true was_idle=true"));
         assert_eq!(rec1.got_conns()[0].conn.id, rec2.got_conns()[0].conn.id);
         // A 404 from nginx keeps the connection too.
@@ -329,7 +320,7 @@ async fn nginx_https_http1_with_reuse() {
         let (r1, rec1) = get(&c, &ng.https("/hello.txt")).await;
         let (status, body) = r1.unwrap_or_else(|e| panic!("{e:?}\n{}", ng.logs()));
         assert_eq!((status, body.as_slice()), (200, HELLO));
-        assert_eq!(rec1.go_names(), strs(FRESH_TLS_H1), "{}", rec1.dump());
+        assert_eq!(rec1.go_names(), fresh_tls_h1(), "{}", rec1.dump());
         let (st, _) = &rec1.tls()[0];
         assert_eq!(st.alpn.as_deref(), Some("http/1.1"));
         assert_eq!(st.version, Some(TlsVersion::Tls13));
@@ -337,7 +328,7 @@ async fn nginx_https_http1_with_reuse() {
         assert_eq!(st.peer_certificates.len(), 2);
         let (r2, rec2) = get(&c, &ng.https("/hello.txt")).await;
         assert_eq!(r2.unwrap().1, HELLO);
-        assert_eq!(rec2.go_names(), strs(H1_REUSED), "{}", rec2.dump());
+        assert_eq!(rec2.go_names(), reused_h1(), "{}", rec2.dump());
         assert!(rec2.has("got_conn reused=true was_idle=true"));
         // Larger body over TLS.
         let resp = c.get(&ng.https("/big.bin")).send().await.unwrap();
@@ -354,7 +345,7 @@ async fn nginx_https_h2_sequential_and_concurrent() {
     bounded(async {
         let ng = nginx().await;
         let c = ng.client().build().unwrap();
-        let rec1 = Rec::new();
+        let rec1 = Recorder::new();
         let resp = c
             .get(&ng.https("/hello.txt"))
             .trace(rec1.trace())
@@ -363,7 +354,7 @@ async fn nginx_https_h2_sequential_and_concurrent() {
             .unwrap_or_else(|e| panic!("{e:?}\n{}", ng.logs()));
         assert_eq!(resp.version(), Version::HTTP_2);
         assert_eq!(&resp.into_body().bytes().await.unwrap()[..], HELLO);
-        assert_eq!(rec1.go_names(), strs(FRESH_TLS_H2), "{}", rec1.dump());
+        assert_eq!(rec1.go_names(), fresh_tls_h2(), "{}", rec1.dump());
         assert_eq!(rec1.tls()[0].0.alpn.as_deref(), Some("h2"));
         assert_eq!(rec1.field_names()[0], ":authority");
         let conn_id = rec1.got_conns()[0].conn.id;
@@ -371,7 +362,7 @@ async fn nginx_https_h2_sequential_and_concurrent() {
 
         let (r2, rec2) = get(&c, &ng.https("/hello.txt")).await;
         assert_eq!(r2.unwrap().1, HELLO);
-        assert_eq!(rec2.go_names(), strs(REUSED_H2), "{}", rec2.dump());
+        assert_eq!(rec2.go_names(), reused_h2(), "{}", rec2.dump());
         assert!(rec2.has("got_conn reused=true was_idle=true"));
         assert_eq!(rec2.got_conns()[0].conn.id, conn_id);
 
@@ -399,22 +390,21 @@ async fn nginx_expect_100_continue_h1() {
     }
     bounded(async {
         let ng = nginx().await;
-        let c = Client::builder()
-            .no_proxy()
+        let c = builder()
             .expect_continue_timeout(Duration::from_secs(5))
             .build()
             .unwrap();
         for round in 0..2 {
-            let rec = Rec::new();
+            let rec = Recorder::new();
             let started = Instant::now();
-            let resp = c
-                .post(&ng.url("/upload"))
-                .header("Expect", "100-continue")
-                .body(Bytes::from_static(b"some body"))
-                .trace(rec.trace())
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("{e:?}\n{}", ng.logs()));
+            let resp = post_expecting_continue(
+                &c,
+                &ng.url("/upload"),
+                Bytes::from_static(b"some body"),
+                &rec,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}\n{}", ng.logs()));
             let status = resp.status().as_u16();
             let body = resp.into_body().bytes().await.unwrap();
             println!(
@@ -439,7 +429,7 @@ async fn nginx_expect_100_continue_h1() {
                     "got_1xx 100",
                     "h1: got_100_continue before got_1xx"
                 );
-                assert!(rec.pos("first_byte").unwrap() < g);
+                assert!(rec.pos("got_first_response_byte").unwrap() < g);
                 assert!(rec.pos("wrote_request").unwrap() > g, "body after the 100");
             } else {
                 assert_eq!(rec.count("got_1xx"), 0);
@@ -469,16 +459,16 @@ async fn nginx_expect_100_continue_h2() {
             .expect_continue_timeout(Duration::from_secs(5))
             .build()
             .unwrap();
-        let rec = Rec::new();
+        let rec = Recorder::new();
         let started = Instant::now();
-        let resp = c
-            .post(&ng.https("/upload"))
-            .header("Expect", "100-continue")
-            .body(Bytes::from_static(b"some body"))
-            .trace(rec.trace())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}\n{}", ng.logs()));
+        let resp = post_expecting_continue(
+            &c,
+            &ng.https("/upload"),
+            Bytes::from_static(b"some body"),
+            &rec,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", ng.logs()));
         assert_eq!(resp.version(), Version::HTTP_2);
         let status = resp.status().as_u16();
         let body = resp.into_body().bytes().await.unwrap();
@@ -561,15 +551,15 @@ async fn tinyproxy_forward_http_to_nginx() {
     bounded(async {
         let ng = nginx().await;
         let tp = tinyproxy(ng.tls).await;
-        let c = Client::builder().proxy(&tp.url()).build().unwrap();
+        let c = proxied_client(&tp.url());
         let (r, rec) = get(&c, &ng.url("/hello.txt")).await;
         let (status, body) =
             r.unwrap_or_else(|e| panic!("{e:?}\n{}\n{}", read_logs(tp.dir.path()), ng.logs()));
         assert_eq!((status, body.as_slice()), (200, HELLO), "{}", rec.dump());
-        let ev = rec.events();
+        let ev = rec.go_events();
         assert_eq!(ev[0], format!("get_conn {}", tp.addr()));
-        assert_eq!(ev[1], format!("connect_start {}", tp.addr()));
-        assert_eq!(rec.count("tls_"), 0);
+        assert_eq!(ev[1], format!("connect_start tcp {}", tp.addr()));
+        assert_eq!(rec.count_prefix("tls_"), 0);
         assert_eq!(
             rec.fields()[0],
             ("Host".to_string(), vec![format!("127.0.0.1:{}", ng.plain)])
@@ -583,10 +573,7 @@ async fn tinyproxy_forward_http_to_nginx() {
         );
         // A second request works whether or not tinyproxy kept the connection.
         let (r2, rec2) = get(&c, &ng.url("/hello.txt")).await;
-        assert_eq!(
-            r2.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec2.dump())).1,
-            HELLO
-        );
+        assert_eq!(ok_or_dump(r2, &rec2).1, HELLO);
     })
     .await;
 }
@@ -606,9 +593,12 @@ async fn tinyproxy_connect_https_to_nginx() {
         let (r, rec) = get(&c, &ng.https("/hello.txt")).await;
         let (status, body) = r.unwrap_or_else(|e| panic!("{e:?}\n{}", read_logs(tp.dir.path())));
         assert_eq!((status, body.as_slice()), (200, HELLO));
-        assert_eq!(rec.go_names(), strs(FRESH_TLS_H1), "{}", rec.dump());
-        assert_eq!(rec.events()[0], format!("get_conn {}", tp.addr()));
-        assert_eq!(rec.events()[1], format!("connect_start {}", tp.addr()));
+        assert_eq!(rec.go_names(), fresh_tls_h1(), "{}", rec.dump());
+        assert_eq!(rec.go_events()[0], format!("get_conn {}", tp.addr()));
+        assert_eq!(
+            rec.go_events()[1],
+            format!("connect_start tcp {}", tp.addr())
+        );
         assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some("http/1.1"));
         assert_eq!(rec.fields()[0].1, vec![format!("127.0.0.1:{}", ng.tls)]);
         let (r2, rec2) = get(&c, &ng.https("/hello.txt")).await;
@@ -621,7 +611,7 @@ async fn tinyproxy_connect_https_to_nginx() {
 
         // HTTP/2 in the tunnel (default client).
         let c2 = ng.client().proxy(&tp.url()).build().unwrap();
-        let rec3 = Rec::new();
+        let rec3 = Recorder::new();
         let resp = c2
             .get(&ng.https("/hello.txt"))
             .trace(rec3.trace())
@@ -631,11 +621,14 @@ async fn tinyproxy_connect_https_to_nginx() {
         assert_eq!(resp.version(), Version::HTTP_2);
         assert_eq!(&resp.into_body().bytes().await.unwrap()[..], HELLO);
         assert_eq!(rec3.tls()[0].0.alpn.as_deref(), Some("h2"));
-        assert!(rec3.pos("tls_start").unwrap() > rec3.pos("connect_done").unwrap());
-        assert_eq!(rec3.events()[1], format!("connect_start {}", tp.addr()));
+        assert!(rec3.pos("tls_handshake_start").unwrap() > rec3.pos("connect_done").unwrap());
+        assert_eq!(
+            rec3.go_events()[1],
+            format!("connect_start tcp {}", tp.addr())
+        );
         assert_eq!(rec3.field_names()[0], ":authority");
         assert_eq!(
-            rec3.events()[0],
+            rec3.go_events()[0],
             format!("get_conn {}", tp.addr()),
             "{}",
             rec3.dump()
@@ -667,16 +660,16 @@ async fn microsocks(auth: Option<(&str, &str)>) -> (Proc, u16, TempDir) {
 
 async fn socks_round(ng: &Nginx, proxy_url: &str, socks_port: u16) {
     // http via socks5
-    let c = Client::builder().proxy(proxy_url).build().unwrap();
+    let c = proxied_client(proxy_url);
     let (r, rec) = get(&c, &ng.url("/hello.txt")).await;
+    assert_eq!(ok_or_dump(r, &rec).1, HELLO);
     assert_eq!(
-        r.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump())).1,
-        HELLO
+        rec.go_events()[0],
+        format!("get_conn 127.0.0.1:{socks_port}")
     );
-    assert_eq!(rec.events()[0], format!("get_conn 127.0.0.1:{socks_port}"));
     assert_eq!(
-        rec.events()[1],
-        format!("connect_start 127.0.0.1:{socks_port}")
+        rec.go_events()[1],
+        format!("connect_start tcp 127.0.0.1:{socks_port}")
     );
     assert_eq!(rec.fields()[0].1, vec![format!("127.0.0.1:{}", ng.plain)]);
     let (r, rec) = get(&c, &ng.url("/hello.txt")).await;
@@ -692,24 +685,17 @@ async fn socks_round(ng: &Nginx, proxy_url: &str, socks_port: u16) {
         let b = ng.client().proxy(proxy_url);
         let c = if h1 { b.http1_only() } else { b }.build().unwrap();
         let (r, rec) = get(&c, &ng.https("/hello.txt")).await;
-        assert_eq!(
-            r.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump())).1,
-            HELLO
-        );
+        assert_eq!(ok_or_dump(r, &rec).1, HELLO);
         assert_eq!(
             rec.go_names()[..6],
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "tls_start",
-                "tls_done",
-                "got_conn"
-            ])[..],
+            seq(&[TCP_DIAL, TLS_PAIR, &["got_conn"]])[..],
             "{}",
             rec.dump()
         );
-        assert_eq!(rec.events()[0], format!("get_conn 127.0.0.1:{socks_port}"));
+        assert_eq!(
+            rec.go_events()[0],
+            format!("get_conn 127.0.0.1:{socks_port}")
+        );
         assert_eq!(
             rec.tls()[0].0.alpn.as_deref(),
             Some(if h1 { "http/1.1" } else { "h2" })
@@ -743,10 +729,7 @@ async fn microsocks_with_auth() {
         let (_p, port, _d) = microsocks(Some(("user", "s3cret"))).await;
         socks_round(&ng, &format!("socks5://user:s3cret@127.0.0.1:{port}"), port).await;
         // Wrong password: a proxy error, no connection handed out.
-        let c = Client::builder()
-            .proxy(&format!("socks5://user:wrong@127.0.0.1:{port}"))
-            .build()
-            .unwrap();
+        let c = proxied_client(&format!("socks5://user:wrong@127.0.0.1:{port}"));
         let (r, rec) = get(&c, &ng.url("/hello.txt")).await;
         let err = r.expect_err("wrong password");
         assert!(err.is_proxy(), "{err:?}");

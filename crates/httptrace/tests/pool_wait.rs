@@ -1,12 +1,12 @@
 //! `max_conns_per_host`: requests beyond the limit wait (pool_wait_start / pool_wait_done) for
 //! a returned connection or a freed slot, as Go's `MaxConnsPerHost` makes them wait.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{guard, Recorder};
 use httptrace_peers::http1::{Response, Server};
+use support::{guard, Recorder};
 
 async fn slow_server() -> httptrace_peers::http1::ServerHandle {
     Server::builder()
@@ -19,7 +19,7 @@ async fn slow_server() -> httptrace_peers::http1::ServerHandle {
 #[tokio::test]
 async fn second_request_waits_and_takes_the_returned_connection() {
     let srv = slow_server().await;
-    let client = common::builder()
+    let client = support::builder()
         .max_conns_per_host(Some(1))
         .build()
         .unwrap();
@@ -64,7 +64,7 @@ async fn second_request_waits_and_takes_the_returned_connection() {
 #[tokio::test]
 async fn without_keep_alive_the_waiter_dials_once_the_slot_frees() {
     let srv = slow_server().await;
-    let client = common::builder()
+    let client = support::builder()
         .max_conns_per_host(Some(1))
         .keep_alive(false)
         .build()
@@ -107,7 +107,7 @@ async fn a_failed_dial_frees_its_slot() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let client = common::builder()
+    let client = support::builder()
         .max_conns_per_host(Some(1))
         .build()
         .unwrap();
@@ -125,7 +125,7 @@ async fn a_failed_dial_frees_its_slot() {
 #[tokio::test]
 async fn a_request_dropped_while_waiting_still_ends_its_wait() {
     let srv = slow_server().await;
-    let client = common::builder()
+    let client = support::builder()
         .max_conns_per_host(Some(1))
         .build()
         .unwrap();

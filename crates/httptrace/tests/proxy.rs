@@ -12,28 +12,30 @@ use std::time::Duration;
 
 use httptrace::dns::HostsResolver;
 use httptrace::{Client, Protocol};
-use httptrace_peers::{Proxy, ProxyConfig, Server, Socks5Proxy, TestCa};
+use httptrace_peers::{Proxy, ProxyConfig, Server, TestCa};
 use support::{
-    base64, bounded, builder_trusting, get, strs, Rec, FRESH_TCP_H1, FRESH_TLS_H1, FRESH_TLS_H2,
-    REUSED_H1,
+    base64, bounded, builder_trusting, creds, fresh_tcp_h1, fresh_tls_h1, fresh_tls_h2, get,
+    hello_server, http_proxy, proxied_client, reused_h1, seq, socks5_proxy, strs, tls_server,
+    Recorder, ALPN_H1, ALPN_H2, ALPN_NONE, EXCHANGE, PUT_IDLE, TCP_DIAL, TLS_PAIR,
 };
 
-fn plain_client(proxy: &str) -> Client {
-    Client::builder().proxy(proxy).build().unwrap()
-}
-
-fn auth(u: &str, p: &str) -> Option<(String, String)> {
-    Some((u.to_string(), p.to_string()))
+/// A client through `proxy` (a URL) whose resolver knows only the names in `hosts`.
+fn client_resolving(proxy: &str, hosts: &str) -> Client {
+    Client::builder()
+        .proxy(proxy)
+        .resolver(HostsResolver::from_contents(hosts))
+        .build()
+        .unwrap()
 }
 
 /// Scenario (e).
 #[tokio::test]
 async fn forward_proxy_plain_http_hooks_and_absolute_form() {
     bounded(async {
-        let srv = Server::hello().start().await.unwrap();
-        let proxy = Proxy::start(ProxyConfig::default()).await.unwrap();
-        let c = plain_client(&proxy.url());
-        let rec = Rec::new();
+        let srv = hello_server().await;
+        let proxy = http_proxy(None).await;
+        let c = proxied_client(&proxy.url());
+        let rec = Recorder::new();
         let resp = c
             .get(&srv.url("/x?y=1"))
             .trace(rec.trace())
@@ -44,14 +46,14 @@ async fn forward_proxy_plain_http_hooks_and_absolute_form() {
         let body = resp.into_body().bytes().await.unwrap();
         assert_eq!(&body[..], b"Hello, world!");
         let pa = proxy.addr();
-        assert_eq!(rec.go_names(), strs(FRESH_TCP_H1), "{}", rec.dump());
-        let ev = rec.events();
+        assert_eq!(rec.go_names(), fresh_tcp_h1(), "{}", rec.dump());
+        let ev = rec.go_events();
         assert_eq!(
             ev[0],
             format!("get_conn {pa}"),
             "get_conn reports the proxy"
         );
-        assert_eq!(ev[1], format!("connect_start {pa}"));
+        assert_eq!(ev[1], format!("connect_start tcp {pa}"));
         assert!(ev.contains(&"got_conn reused=false was_idle=false".to_string()));
         let origin = format!("127.0.0.1:{}", srv.port());
         assert_eq!(rec.fields()[0], ("Host".to_string(), vec![origin.clone()]));
@@ -75,14 +77,9 @@ async fn forward_proxy_plain_http_hooks_and_absolute_form() {
 #[tokio::test]
 async fn forward_proxy_credentials_reported_and_sent_to_proxy_only() {
     bounded(async {
-        let srv = Server::hello().start().await.unwrap();
-        let proxy = Proxy::start(ProxyConfig {
-            auth: auth("user", "pass"),
-            ..ProxyConfig::default()
-        })
-        .await
-        .unwrap();
-        let c = plain_client(&proxy.url_with_auth("user", "pass"));
+        let srv = hello_server().await;
+        let proxy = http_proxy(creds("user", "pass")).await;
+        let c = proxied_client(&proxy.url_with_auth("user", "pass"));
         let (res, rec) = get(&c, &srv.url("/")).await;
         assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
         let want = format!("Basic {}", base64(b"user:pass"));
@@ -94,7 +91,7 @@ async fn forward_proxy_credentials_reported_and_sent_to_proxy_only() {
             Some("Proxy-Authorization"),
             "{names:?}"
         );
-        assert_eq!(rec.count("field Proxy-Authorization"), 1);
+        assert_eq!(rec.count("wrote_header_field Proxy-Authorization"), 1);
         let preq = &proxy.requests()[0];
         assert_eq!(
             preq.headers
@@ -116,17 +113,17 @@ async fn forward_proxy_credentials_reported_and_sent_to_proxy_only() {
 #[tokio::test]
 async fn forward_proxy_connection_reused_for_another_origin() {
     bounded(async {
-        let a = Server::hello().start().await.unwrap();
-        let b = Server::hello().start().await.unwrap();
-        let proxy = Proxy::start(ProxyConfig::default()).await.unwrap();
-        let c = plain_client(&proxy.url());
+        let a = hello_server().await;
+        let b = hello_server().await;
+        let proxy = http_proxy(None).await;
+        let c = proxied_client(&proxy.url());
         let (r1, rec1) = get(&c, &a.url("/")).await;
         assert_eq!(r1.unwrap().0, 200);
         assert_eq!(rec1.count("put_idle_conn nil"), 1, "{}", rec1.dump());
         let (r2, rec2) = get(&c, &b.url("/")).await;
         assert_eq!(r2.unwrap().0, 200);
-        assert_eq!(rec2.go_names(), strs(REUSED_H1), "{}", rec2.dump());
-        assert_eq!(rec2.events()[0], format!("get_conn {}", proxy.addr()));
+        assert_eq!(rec2.go_names(), reused_h1(), "{}", rec2.dump());
+        assert_eq!(rec2.go_events()[0], format!("get_conn {}", proxy.addr()));
         assert!(rec2.has("got_conn reused=true was_idle=true"));
         assert_eq!(rec2.fields()[0].1, vec![format!("127.0.0.1:{}", b.port())]);
         assert_eq!(proxy.connections_accepted(), 1);
@@ -140,24 +137,14 @@ async fn forward_proxy_connection_reused_for_another_origin() {
 #[tokio::test]
 async fn connect_tunnel_https_h1_hooks() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[b"http/1.1"]))
-            .start()
-            .await
-            .unwrap();
-        let proxy = Proxy::start(ProxyConfig {
-            auth: auth("user", "pass"),
-            ..ProxyConfig::default()
-        })
-        .await
-        .unwrap();
+        let (ca, srv, _) = tls_server(Server::hello(), ALPN_H1).await;
+        let proxy = http_proxy(creds("user", "pass")).await;
         let c = builder_trusting(&ca)
             .proxy(&proxy.url_with_auth("user", "pass"))
             .http1_only()
             .build()
             .unwrap();
-        let rec = Rec::new();
+        let rec = Recorder::new();
         let resp = c
             .get(&srv.url("/in"))
             .trace(rec.trace())
@@ -167,9 +154,9 @@ async fn connect_tunnel_https_h1_hooks() {
         let info = resp.body().conn_info().cloned().unwrap();
         assert_eq!(resp.into_body().bytes().await.unwrap().len(), 13);
         let pa = proxy.addr();
-        assert_eq!(rec.go_names(), strs(FRESH_TLS_H1), "{}", rec.dump());
-        assert_eq!(rec.events()[0], format!("get_conn {pa}"));
-        assert_eq!(rec.events()[1], format!("connect_start {pa}"));
+        assert_eq!(rec.go_names(), fresh_tls_h1(), "{}", rec.dump());
+        assert_eq!(rec.go_events()[0], format!("get_conn {pa}"));
+        assert_eq!(rec.go_events()[1], format!("connect_start tcp {pa}"));
         let origin = format!("127.0.0.1:{}", srv.port());
         assert_eq!(rec.fields()[0], ("Host".to_string(), vec![origin.clone()]));
         assert_eq!(
@@ -192,7 +179,7 @@ async fn connect_tunnel_https_h1_hooks() {
         let (r2, rec2) = get(&c, &srv.url("/in")).await;
         assert_eq!(r2.unwrap().0, 200);
         assert!(rec2.has("got_conn reused=true was_idle=true"));
-        assert_eq!(rec2.events()[0], format!("get_conn {pa}"));
+        assert_eq!(rec2.go_events()[0], format!("get_conn {pa}"));
         assert_eq!(proxy.tunnels_opened(), 1);
     })
     .await;
@@ -203,20 +190,15 @@ async fn connect_tunnel_https_h1_hooks() {
 #[tokio::test]
 async fn connect_tunnel_default_client_h1_origin_get_conn_is_proxy() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[b"http/1.1"]))
-            .start()
-            .await
-            .unwrap();
-        let proxy = Proxy::start(ProxyConfig::default()).await.unwrap();
+        let (ca, srv, _) = tls_server(Server::hello(), ALPN_H1).await;
+        let proxy = http_proxy(None).await;
         let c = builder_trusting(&ca).proxy(&proxy.url()).build().unwrap();
         let (res, rec) = get(&c, &srv.url("/")).await;
         assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
-        assert_eq!(rec.count("tls_done nil"), 1);
-        assert!(rec.pos("tls_start").unwrap() > rec.pos("connect_done").unwrap());
+        assert_eq!(rec.count("tls_handshake_done nil"), 1);
+        assert!(rec.pos("tls_handshake_start").unwrap() > rec.pos("connect_done").unwrap());
         assert_eq!(
-            rec.events()[0],
+            rec.go_events()[0],
             format!("get_conn {}", proxy.addr()),
             "Go: GetConn(proxy host:port) for https through CONNECT\n  {}",
             rec.dump()
@@ -230,21 +212,16 @@ async fn connect_tunnel_default_client_h1_origin_get_conn_is_proxy() {
 #[tokio::test]
 async fn connect_tunnel_h2_get_conn_proxy_then_target() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[b"h2", b"http/1.1"]))
-            .start()
-            .await
-            .unwrap();
-        let proxy = Proxy::start(ProxyConfig::default()).await.unwrap();
+        let (ca, srv, _) = tls_server(Server::hello(), ALPN_H2).await;
+        let proxy = http_proxy(None).await;
         let c = builder_trusting(&ca).proxy(&proxy.url()).build().unwrap();
         let (res, rec) = get(&c, &srv.url("/")).await;
         assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
         let pa = proxy.addr();
         let origin = format!("127.0.0.1:{}", srv.port());
         // Everything but the get_conn value.
-        assert_eq!(rec.go_names(), strs(FRESH_TLS_H2), "{}", rec.dump());
-        assert_eq!(rec.events()[1], format!("connect_start {pa}"));
+        assert_eq!(rec.go_names(), fresh_tls_h2(), "{}", rec.dump());
+        assert_eq!(rec.go_events()[1], format!("connect_start tcp {pa}"));
         assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some("h2"));
         assert_eq!(
             rec.fields()[0],
@@ -254,7 +231,7 @@ async fn connect_tunnel_h2_get_conn_proxy_then_target() {
         let (r2, rec2) = get(&c, &srv.url("/")).await;
         assert_eq!(r2.unwrap().0, 200);
         assert_eq!(
-            rec2.events()[0],
+            rec2.go_events()[0],
             format!("get_conn {origin}"),
             "{}",
             rec2.dump()
@@ -263,7 +240,7 @@ async fn connect_tunnel_h2_get_conn_proxy_then_target() {
         assert_eq!(proxy.tunnels_opened(), 1);
         // Go parity, checked last: the first GetConn is the proxy's address.
         assert_eq!(
-            rec.events()[0],
+            rec.go_events()[0],
             format!("get_conn {pa}"),
             "Go: first GetConn(proxy) from the h1 path\n  {}",
             rec.dump()
@@ -276,32 +253,17 @@ async fn connect_tunnel_h2_get_conn_proxy_then_target() {
 #[tokio::test]
 async fn connect_refused_407_is_proxy_error() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[]))
-            .start()
-            .await
-            .unwrap();
-        let proxy = Proxy::start(ProxyConfig {
-            auth: auth("user", "pass"),
-            ..ProxyConfig::default()
-        })
-        .await
-        .unwrap();
+        let (ca, srv, _) = tls_server(Server::hello(), ALPN_NONE).await;
+        let proxy = http_proxy(creds("user", "pass")).await;
         let c = builder_trusting(&ca).proxy(&proxy.url()).build().unwrap();
         let (res, rec) = get(&c, &srv.url("/")).await;
         let err = res.expect_err("407");
         assert!(err.is_proxy(), "{err:?}");
         assert_eq!(err.proxy_status().map(|s| s.as_u16()), Some(407), "{err:?}");
-        assert_eq!(
-            rec.go_names(),
-            strs(&["get_conn", "connect_start", "connect_done"]),
-            "{}",
-            rec.dump()
-        );
+        assert_eq!(rec.go_names(), strs(TCP_DIAL), "{}", rec.dump());
         assert_eq!(rec.count("connect_done"), 1);
-        assert_eq!(rec.count("connect_done 127.0.0.1"), 1);
-        assert_eq!(rec.count("tls_"), 0);
+        assert_eq!(rec.count_prefix("connect_done tcp 127.0.0.1:"), 1);
+        assert_eq!(rec.count_prefix("tls_"), 0);
         assert_eq!(rec.count("got_conn"), 0);
         assert_eq!(srv.connections_accepted(), 0);
     })
@@ -311,12 +273,7 @@ async fn connect_refused_407_is_proxy_error() {
 #[tokio::test]
 async fn connect_refused_403_status() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[]))
-            .start()
-            .await
-            .unwrap();
+        let (ca, srv, _) = tls_server(Server::hello(), ALPN_NONE).await;
         let proxy = Proxy::start(ProxyConfig {
             connect_status: Some(403),
             ..ProxyConfig::default()
@@ -333,7 +290,7 @@ async fn connect_refused_403_status() {
         assert!(err.is_proxy() && err.is_connect(), "{err:?}");
         assert_eq!(err.proxy_status().map(|s| s.as_u16()), Some(403));
         assert_eq!(
-            rec.count("tls_") + rec.count("got_conn"),
+            rec.count_prefix("tls_") + rec.count("got_conn"),
             0,
             "{}",
             rec.dump()
@@ -345,15 +302,15 @@ async fn connect_refused_403_status() {
 #[tokio::test]
 async fn socks5_http_no_auth() {
     bounded(async {
-        let srv = Server::hello().start().await.unwrap();
-        let socks = Socks5Proxy::start(None).await.unwrap();
-        let c = plain_client(&socks.url());
+        let srv = hello_server().await;
+        let socks = socks5_proxy(None).await;
+        let c = proxied_client(&socks.url());
         let (res, rec) = get(&c, &srv.url("/s")).await;
         assert_eq!(res.expect("GET via socks5").0, 200, "{}", rec.dump());
         let sa = socks.addr();
-        assert_eq!(rec.go_names(), strs(FRESH_TCP_H1), "{}", rec.dump());
-        assert_eq!(rec.events()[0], format!("get_conn {sa}"));
-        assert_eq!(rec.events()[1], format!("connect_start {sa}"));
+        assert_eq!(rec.go_names(), fresh_tcp_h1(), "{}", rec.dump());
+        assert_eq!(rec.go_events()[0], format!("get_conn {sa}"));
+        assert_eq!(rec.go_events()[1], format!("connect_start tcp {sa}"));
         let origin = format!("127.0.0.1:{}", srv.port());
         assert_eq!(socks.targets(), vec![origin.clone()]);
         assert_eq!(socks.requests()[0].address_type, 1);
@@ -372,22 +329,20 @@ async fn socks5_http_no_auth() {
 #[tokio::test]
 async fn socks5_https_with_username_password() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[b"h2", b"http/1.1"]))
-            .start()
-            .await
-            .unwrap();
-        let socks = Socks5Proxy::start(auth("u", "p")).await.unwrap();
+        let (ca, srv, _) = tls_server(Server::hello(), ALPN_H2).await;
+        let socks = socks5_proxy(creds("u", "p")).await;
         let url = format!("socks5://u:p@{}", socks.addr());
         let c = builder_trusting(&ca).proxy(&url).build().unwrap();
         let (res, rec) = get(&c, &srv.url("/")).await;
         assert_eq!(res.expect("GET via socks5 auth").0, 200, "{}", rec.dump());
         assert_eq!(socks.requests()[0].username.as_deref(), Some("u"));
         assert_eq!(socks.requests()[0].reply, 0);
-        assert_eq!(rec.count("tls_done nil"), 1);
-        assert!(rec.pos("tls_start").unwrap() > rec.pos("connect_done").unwrap());
-        assert_eq!(rec.events()[1], format!("connect_start {}", socks.addr()));
+        assert_eq!(rec.count("tls_handshake_done nil"), 1);
+        assert!(rec.pos("tls_handshake_start").unwrap() > rec.pos("connect_done").unwrap());
+        assert_eq!(
+            rec.go_events()[1],
+            format!("connect_start tcp {}", socks.addr())
+        );
         assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some("h2"));
     })
     .await;
@@ -396,9 +351,9 @@ async fn socks5_https_with_username_password() {
 #[tokio::test]
 async fn socks5_wrong_password_fails() {
     bounded(async {
-        let srv = Server::hello().start().await.unwrap();
-        let socks = Socks5Proxy::start(auth("u", "p")).await.unwrap();
-        let c = plain_client(&format!("socks5://u:wrong@{}", socks.addr()));
+        let srv = hello_server().await;
+        let socks = socks5_proxy(creds("u", "p")).await;
+        let c = proxied_client(&format!("socks5://u:wrong@{}", socks.addr()));
         let (res, rec) = get(&c, &srv.url("/")).await;
         let err = res.expect_err("bad credentials");
         assert!(err.is_proxy(), "{err:?}");
@@ -413,19 +368,15 @@ async fn socks5_wrong_password_fails() {
 #[tokio::test]
 async fn socks5_client_resolves_name() {
     bounded(async {
-        let srv = Server::hello().start().await.unwrap();
-        let socks = Socks5Proxy::start(None).await.unwrap();
-        let c = Client::builder()
-            .proxy(&socks.url())
-            .resolver(HostsResolver::from_contents("127.0.0.1 origin.test\n"))
-            .build()
-            .unwrap();
+        let srv = hello_server().await;
+        let socks = socks5_proxy(None).await;
+        let c = client_resolving(&socks.url(), "127.0.0.1 origin.test\n");
         let url = format!("http://origin.test:{}/", srv.port());
         let (res, rec) = get(&c, &url).await;
         assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
         assert_eq!(socks.targets(), vec![format!("127.0.0.1:{}", srv.port())]);
         assert_eq!(socks.requests()[0].address_type, 1);
-        assert_eq!(rec.count("dns_start origin.test"), 1, "{}", rec.dump());
+        assert_eq!(rec.count("dns_start host=origin.test"), 1, "{}", rec.dump());
         assert!(rec.pos("dns_start").unwrap() > rec.pos("connect_done").unwrap());
         assert_eq!(
             rec.fields()[0].1,
@@ -439,21 +390,17 @@ async fn socks5_client_resolves_name() {
 #[tokio::test]
 async fn socks5h_sends_domain_name() {
     bounded(async {
-        let srv = Server::hello().start().await.unwrap();
-        let socks = Socks5Proxy::start(None).await.unwrap();
+        let srv = hello_server().await;
+        let socks = socks5_proxy(None).await;
         // A resolver that knows nothing: any lookup of the target would fail.
-        let c = Client::builder()
-            .proxy(&socks.url_h())
-            .resolver(HostsResolver::from_contents(""))
-            .build()
-            .unwrap();
+        let c = client_resolving(&socks.url_h(), "");
         let url = format!("http://localhost:{}/h", srv.port());
         let (res, rec) = get(&c, &url).await;
         assert_eq!(res.expect("GET via socks5h").0, 200, "{}", rec.dump());
         assert_eq!(socks.targets(), vec![format!("localhost:{}", srv.port())]);
         assert_eq!(socks.requests()[0].address_type, 3);
-        assert_eq!(rec.count("dns_"), 0, "{}", rec.dump());
-        assert_eq!(rec.events()[0], format!("get_conn {}", socks.addr()));
+        assert_eq!(rec.count_prefix("dns_"), 0, "{}", rec.dump());
+        assert_eq!(rec.go_events()[0], format!("get_conn {}", socks.addr()));
     })
     .await;
 }
@@ -461,14 +408,8 @@ async fn socks5h_sends_domain_name() {
 #[tokio::test]
 async fn socks5h_with_auth_https() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[]))
-            .dual_stack(true)
-            .start()
-            .await
-            .unwrap();
-        let socks = Socks5Proxy::start(auth("name", "secret")).await.unwrap();
+        let (ca, srv, _) = tls_server(Server::hello().dual_stack(true), ALPN_NONE).await;
+        let socks = socks5_proxy(creds("name", "secret")).await;
         let c = builder_trusting(&ca)
             .proxy(&format!("socks5h://name:secret@{}", socks.addr()))
             .build()
@@ -522,13 +463,8 @@ async fn tls_front(ca: &TestCa, backend: SocketAddr) -> TlsFront {
 #[tokio::test]
 async fn https_proxy_https_target_two_tls_pairs() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[b"http/1.1"]))
-            .start()
-            .await
-            .unwrap();
-        let proxy = Proxy::start(ProxyConfig::default()).await.unwrap();
+        let (ca, srv, _) = tls_server(Server::hello(), ALPN_H1).await;
+        let proxy = http_proxy(None).await;
         let front = tls_front(&ca, proxy.addr()).await;
         let c = builder_trusting(&ca)
             .proxy(&format!("https://{}", front.addr))
@@ -539,25 +475,11 @@ async fn https_proxy_https_target_two_tls_pairs() {
         assert_eq!(res.expect("GET via https proxy").0, 200, "{}", rec.dump());
         assert_eq!(
             rec.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "tls_start",
-                "tls_done",
-                "tls_start",
-                "tls_done",
-                "got_conn",
-                "fields",
-                "wrote_headers",
-                "wrote_request",
-                "first_byte",
-                "put_idle_conn",
-            ]),
+            seq(&[TCP_DIAL, TLS_PAIR, TLS_PAIR, EXCHANGE, PUT_IDLE]),
             "{}",
             rec.dump()
         );
-        assert_eq!(rec.events()[0], format!("get_conn {}", front.addr));
+        assert_eq!(rec.go_events()[0], format!("get_conn {}", front.addr));
         assert_eq!(proxy.tunnels_opened(), 1);
         assert_eq!(rec.tls().len(), 2);
         assert!(rec.got_conns()[0].conn.tls.is_some());
@@ -571,8 +493,8 @@ async fn https_proxy_https_target_two_tls_pairs() {
 async fn https_proxy_http_target_one_tls_pair() {
     bounded(async {
         let ca = TestCa::new();
-        let srv = Server::hello().start().await.unwrap();
-        let proxy = Proxy::start(ProxyConfig::default()).await.unwrap();
+        let srv = hello_server().await;
+        let proxy = http_proxy(None).await;
         let front = tls_front(&ca, proxy.addr()).await;
         let c = builder_trusting(&ca)
             .proxy(&format!("https://{}", front.addr))
@@ -580,7 +502,7 @@ async fn https_proxy_http_target_one_tls_pair() {
             .unwrap();
         let (res, rec) = get(&c, &srv.url("/p")).await;
         assert_eq!(res.expect("GET via https proxy").0, 200, "{}", rec.dump());
-        assert_eq!(rec.go_names(), strs(FRESH_TLS_H1), "{}", rec.dump());
+        assert_eq!(rec.go_names(), fresh_tls_h1(), "{}", rec.dump());
         assert_eq!(
             proxy.requests_seen(),
             vec![format!("GET http://127.0.0.1:{}/p HTTP/1.1", srv.port())]

@@ -1,13 +1,13 @@
 //! Timeouts (whole request, response header) and cancellation by dropping the future.
 //! Only loopback peers: no connect-timeout test (it would need a non-routable address).
 
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common::{get_traced, guard, ok_response, Recorder};
 use httptrace::TimeoutKind;
 use httptrace_peers::{Script, ScriptedPeer};
+use support::{get_traced, guard, ok_response, Recorder};
 
 fn stalling_then_good() -> Vec<Script> {
     vec![
@@ -19,7 +19,7 @@ fn stalling_then_good() -> Vec<Script> {
 #[tokio::test]
 async fn whole_request_timeout_on_stalling_server() {
     let peer = ScriptedPeer::start(stalling_then_good()).await.unwrap();
-    let client = common::builder()
+    let client = support::builder()
         .timeout(Some(Duration::from_millis(300)))
         .build()
         .unwrap();
@@ -35,11 +35,7 @@ async fn whole_request_timeout_on_stalling_server() {
         elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(5),
         "{elapsed:?}"
     );
-    assert!(
-        rec.events().contains(&"wrote_request nil".to_string()),
-        "{}",
-        rec.dump()
-    );
+    assert!(rec.has("wrote_request nil"), "{}", rec.dump());
     assert_eq!(rec.count("got_first_response_byte"), 0);
     assert_eq!(rec.count("put_idle_conn"), 0);
     assert!(
@@ -65,7 +61,7 @@ async fn whole_request_timeout_on_stalling_server() {
 #[tokio::test]
 async fn response_header_timeout_on_stalling_server() {
     let peer = ScriptedPeer::start(stalling_then_good()).await.unwrap();
-    let client = common::builder()
+    let client = support::builder()
         .response_header_timeout(Some(Duration::from_millis(300)))
         .build()
         .unwrap();
@@ -102,7 +98,7 @@ async fn response_header_timeout_does_not_limit_the_body() {
         .hold()])
     .await
     .unwrap();
-    let client = common::builder()
+    let client = support::builder()
         .response_header_timeout(Some(Duration::from_millis(300)))
         .build()
         .unwrap();
@@ -123,7 +119,7 @@ async fn slow_server_within_timeout_succeeds() {
         .hold()])
     .await
     .unwrap();
-    let client = common::builder()
+    let client = support::builder()
         .timeout(Some(Duration::from_secs(5)))
         .build()
         .unwrap();
@@ -137,17 +133,13 @@ async fn slow_server_within_timeout_succeeds() {
 #[tokio::test]
 async fn dropping_execute_future_cancels_and_does_not_pool() {
     let peer = ScriptedPeer::start(stalling_then_good()).await.unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let fut = client.get(&peer.url("/")).trace(rec.trace()).send();
     // Drop the future mid-request (the server has the head and never answers).
     let res = tokio::time::timeout(Duration::from_millis(300), fut).await;
     assert!(res.is_err(), "the stalled request cannot have completed");
-    assert!(
-        rec.events().contains(&"wrote_request nil".to_string()),
-        "mid-request: {}",
-        rec.dump()
-    );
+    assert!(rec.has("wrote_request nil"), "mid-request: {}", rec.dump());
     assert_eq!(rec.count("put_idle_conn"), 0, "{}", rec.dump());
 
     // The half-used connection is closed, not pooled.
@@ -162,8 +154,7 @@ async fn dropping_execute_future_cancels_and_does_not_pool() {
     assert_eq!(status, 200);
     assert_eq!(&body[..], b"good");
     assert!(
-        r2.events()
-            .contains(&"got_conn reused=false was_idle=false".to_string()),
+        r2.has("got_conn reused=false was_idle=false"),
         "{}",
         r2.dump()
     );
@@ -182,7 +173,7 @@ async fn dropping_body_mid_way_closes_connection() {
     ])
     .await
     .unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let resp = guard(client.get(&peer.url("/")).trace(rec.trace()).send())
         .await

@@ -5,35 +5,31 @@ mod support;
 
 use std::time::Duration;
 
-use httptrace::{Client, Protocol, TimeoutKind, TlsVersion};
+use httptrace::{Protocol, TimeoutKind, TlsVersion};
 use httptrace_peers::{Server, TestCa};
-use support::{bounded, builder_trusting, get, strs, FRESH_TLS_H1, REUSED_H1};
+use support::{
+    bounded, builder, builder_trusting, client, fresh_tls_h1, get, hello_server, reused_h1, seq,
+    tls_server, tls_server_for, ALPN_H1, ALPN_H2, ALPN_NONE, TCP_DIAL, TLS_PAIR,
+};
 
 /// HTTPS GET to an IP literal, server offering no ALPN: Go's scenario (c) without DNS.
 #[tokio::test]
 async fn https_ip_literal_no_alpn_hook_order_and_state() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[]))
-            .start()
-            .await
-            .unwrap();
-        let client = builder_trusting(&ca).build().unwrap();
+        let (_, srv, client) = tls_server(Server::hello(), ALPN_NONE).await;
         let (res, rec) = get(&client, &srv.url("/")).await;
         let (status, body) = res.expect("GET");
         assert_eq!(status, 200);
         assert_eq!(body, b"Hello, world!");
         let port = srv.port();
-        assert_eq!(
-            rec.go_names(),
-            strs(FRESH_TLS_H1),
-            "events:\n  {}",
+        assert_eq!(rec.go_names(), fresh_tls_h1(), "events:\n  {}", rec.dump());
+        let ev = rec.go_events();
+        assert_eq!(ev[0], format!("get_conn 127.0.0.1:{port}"));
+        assert!(
+            ev.contains(&"tls_handshake_done nil".to_string()),
+            "{}",
             rec.dump()
         );
-        let ev = rec.events();
-        assert_eq!(ev[0], format!("get_conn 127.0.0.1:{port}"));
-        assert!(ev.contains(&"tls_done nil".to_string()), "{}", rec.dump());
         assert!(ev.contains(&"got_conn reused=false was_idle=false".to_string()));
         let tls = rec.tls();
         assert_eq!(tls.len(), 1);
@@ -57,21 +53,15 @@ async fn https_ip_literal_no_alpn_hook_order_and_state() {
 #[tokio::test]
 async fn https_alpn_h2_offered_reports_h2() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[b"h2", b"http/1.1"]))
-            .start()
-            .await
-            .unwrap();
-        let client = builder_trusting(&ca).build().unwrap();
+        let (_, srv, client) = tls_server(Server::hello(), ALPN_H2).await;
         let (res, rec) = get(&client, &srv.url("/")).await;
         assert_eq!(res.expect("GET").0, 200);
         let tls = rec.tls();
         assert_eq!(tls.len(), 1, "{}", rec.dump());
         assert_eq!(tls[0].0.alpn.as_deref(), Some("h2"));
         assert_eq!(tls[0].0.version, Some(TlsVersion::Tls13));
-        assert!(rec.pos("tls_done").unwrap() > rec.pos("connect_done").unwrap());
-        assert!(rec.pos("tls_done").unwrap() < rec.pos("got_conn").unwrap());
+        assert!(rec.pos("tls_handshake_done").unwrap() > rec.pos("connect_done").unwrap());
+        assert!(rec.pos("tls_handshake_done").unwrap() < rec.pos("got_conn").unwrap());
     })
     .await;
 }
@@ -79,13 +69,7 @@ async fn https_alpn_h2_offered_reports_h2() {
 #[tokio::test]
 async fn https_alpn_http11_selected() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[b"http/1.1"]))
-            .start()
-            .await
-            .unwrap();
-        let client = builder_trusting(&ca).build().unwrap();
+        let (_, srv, client) = tls_server(Server::hello(), ALPN_H1).await;
         let (res, rec) = get(&client, &srv.url("/")).await;
         assert_eq!(res.expect("GET").0, 200);
         assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some("http/1.1"));
@@ -99,13 +83,7 @@ async fn https_alpn_http11_selected() {
 #[tokio::test]
 async fn https_h1_by_alpn_reuses_idle_connection() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[b"http/1.1"]))
-            .start()
-            .await
-            .unwrap();
-        let client = builder_trusting(&ca).build().unwrap();
+        let (_, srv, client) = tls_server(Server::hello(), ALPN_H1).await;
         let (res, rec1) = get(&client, &srv.url("/")).await;
         assert_eq!(res.expect("first").0, 200);
         assert_eq!(rec1.count("put_idle_conn nil"), 1, "{}", rec1.dump());
@@ -113,7 +91,7 @@ async fn https_h1_by_alpn_reuses_idle_connection() {
         assert_eq!(res.expect("second").0, 200);
         assert_eq!(
             rec2.go_names(),
-            strs(REUSED_H1),
+            reused_h1(),
             "second request should take the idle h1 connection (Go: GotConn reused=true \
              was_idle=true, no dial):\n  {}",
             rec2.dump()
@@ -127,25 +105,18 @@ async fn https_h1_by_alpn_reuses_idle_connection() {
 #[tokio::test]
 async fn localhost_url_sends_sni() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[]))
-            .dual_stack(true)
-            .start()
-            .await
-            .unwrap();
-        let client = builder_trusting(&ca).build().unwrap();
+        let (_, srv, client) = tls_server(Server::hello().dual_stack(true), ALPN_NONE).await;
         let (res, rec) = get(&client, &srv.url_localhost("/")).await;
         assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
         assert_eq!(
-            rec.events()[0],
+            rec.go_events()[0],
             format!("get_conn localhost:{}", srv.port())
         );
-        assert_eq!(rec.events()[1], "dns_start localhost");
+        assert_eq!(rec.go_events()[1], "dns_start host=localhost");
         let tls = rec.tls();
         assert_eq!(tls.len(), 1);
         assert_eq!(tls[0].0.server_name.as_deref(), Some("localhost"));
-        assert!(rec.pos("tls_start").unwrap() > rec.pos("connect_done").unwrap());
+        assert!(rec.pos("tls_handshake_start").unwrap() > rec.pos("connect_done").unwrap());
     })
     .await;
 }
@@ -154,31 +125,13 @@ async fn localhost_url_sends_sni() {
 #[tokio::test]
 async fn wrong_host_certificate_fails_with_tls_error() {
     bounded(async {
-        let ca = TestCa::new();
-        let leaf = ca.leaf_for(&["example.com"]);
-        let srv = Server::hello()
-            .tls(ca.server_config_with_leaf(&leaf, &[b"h2", b"http/1.1"]))
-            .start()
-            .await
-            .unwrap();
-        let client = builder_trusting(&ca).build().unwrap();
+        let (_, srv, client) = tls_server_for(&["example.com"], Server::hello(), ALPN_H2).await;
         let (res, rec) = get(&client, &srv.url("/")).await;
         let err = res.expect_err("must fail verification");
         assert!(err.is_tls(), "{err:?}");
         assert!(!err.is_timeout());
-        assert_eq!(
-            rec.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "tls_start",
-                "tls_done"
-            ]),
-            "{}",
-            rec.dump()
-        );
-        assert_eq!(rec.count("tls_done err"), 1);
+        assert_eq!(rec.go_names(), seq(&[TCP_DIAL, TLS_PAIR]), "{}", rec.dump());
+        assert_eq!(rec.count("tls_handshake_done err"), 1);
         let (st, e) = &rec.tls()[0];
         assert!(e.as_ref().is_some_and(|e| e.is_tls()));
         assert!(st.version.is_none());
@@ -194,18 +147,13 @@ async fn wrong_host_certificate_fails_with_tls_error() {
 #[tokio::test]
 async fn untrusted_ca_fails_with_tls_error() {
     bounded(async {
-        let ca = TestCa::new();
+        let (_, srv, _) = tls_server(Server::hello(), ALPN_NONE).await;
         let other = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[]))
-            .start()
-            .await
-            .unwrap();
         let client = builder_trusting(&other).build().unwrap();
         let (res, rec) = get(&client, &srv.url("/")).await;
         let err = res.expect_err("untrusted CA");
         assert!(err.is_tls(), "{err:?}");
-        assert_eq!(rec.count("tls_done err"), 1, "{}", rec.dump());
+        assert_eq!(rec.count("tls_handshake_done err"), 1, "{}", rec.dump());
         assert_eq!(rec.count("got_conn"), 0);
     })
     .await;
@@ -214,23 +162,16 @@ async fn untrusted_ca_fails_with_tls_error() {
 #[tokio::test]
 async fn danger_accept_invalid_certs_accepts_wrong_host() {
     bounded(async {
-        let ca = TestCa::new();
-        let leaf = ca.leaf_for(&["example.com"]);
-        let srv = Server::hello()
-            .tls(ca.server_config_with_leaf(&leaf, &[]))
-            .start()
-            .await
-            .unwrap();
+        let (_, srv, _) = tls_server_for(&["example.com"], Server::hello(), ALPN_NONE).await;
         // Trusts nothing at all, but accepts anything.
-        let client = Client::builder()
-            .no_proxy()
+        let client = builder()
             .native_roots(false)
             .danger_accept_invalid_certs(true)
             .build()
             .unwrap();
         let (res, rec) = get(&client, &srv.url("/")).await;
         assert_eq!(res.expect("insecure GET").0, 200, "{}", rec.dump());
-        assert_eq!(rec.count("tls_done nil"), 1);
+        assert_eq!(rec.count("tls_handshake_done nil"), 1);
         assert!(!rec.tls()[0].0.peer_certificates.is_empty());
     })
     .await;
@@ -239,7 +180,7 @@ async fn danger_accept_invalid_certs_accepts_wrong_host() {
 #[tokio::test]
 async fn ca_file_is_trusted() {
     bounded(async {
-        let ca = TestCa::new();
+        let (ca, srv, _) = tls_server(Server::hello(), ALPN_NONE).await;
         let dir = std::env::temp_dir().join(format!(
             "httptrace-tls-cafile-{}-{}",
             std::process::id(),
@@ -247,13 +188,7 @@ async fn ca_file_is_trusted() {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let path = ca.write_ca_pem(&dir).unwrap();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[]))
-            .start()
-            .await
-            .unwrap();
-        let client = Client::builder()
-            .no_proxy()
+        let client = builder()
             .native_roots(false)
             .ca_file(&path)
             .build()
@@ -276,12 +211,7 @@ fn srv_nonce() -> u128 {
 #[tokio::test]
 async fn second_connection_resumes_session() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[]))
-            .start()
-            .await
-            .unwrap();
+        let (ca, srv, _) = tls_server(Server::hello(), ALPN_NONE).await;
         let client = builder_trusting(&ca).keep_alive(false).build().unwrap();
         let (res, rec1) = get(&client, &srv.url("/")).await;
         assert_eq!(res.expect("first").0, 200);
@@ -292,7 +222,7 @@ async fn second_connection_resumes_session() {
         let st2 = &rec2.tls()[0].0;
         assert!(st2.resumed, "second handshake should resume: {st2:?}");
         // Go reports the peer chain on resumption too (it is stored in the session).
-        assert_eq!(rec2.count("tls_start"), 1);
+        assert_eq!(rec2.count("tls_handshake_start"), 1);
     })
     .await;
 }
@@ -301,12 +231,7 @@ async fn second_connection_resumes_session() {
 #[tokio::test]
 async fn resumption_can_be_turned_off() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[]))
-            .start()
-            .await
-            .unwrap();
+        let (ca, srv, _) = tls_server(Server::hello(), ALPN_NONE).await;
         let client = builder_trusting(&ca)
             .keep_alive(false)
             .tls_session_resumption(false)
@@ -351,19 +276,8 @@ async fn tls_handshake_timeout() {
             took >= Duration::from_millis(250) && took < Duration::from_secs(5),
             "{took:?}"
         );
-        assert_eq!(
-            rec.go_names(),
-            strs(&[
-                "get_conn",
-                "connect_start",
-                "connect_done",
-                "tls_start",
-                "tls_done"
-            ]),
-            "{}",
-            rec.dump()
-        );
-        assert_eq!(rec.count("tls_done err"), 1);
+        assert_eq!(rec.go_names(), seq(&[TCP_DIAL, TLS_PAIR]), "{}", rec.dump());
+        assert_eq!(rec.count("tls_handshake_done err"), 1);
         let (st, e) = &rec.tls()[0];
         assert!(e.as_ref().is_some_and(|e| e.is_timeout()));
         assert!(st.version.is_none());
@@ -374,13 +288,7 @@ async fn tls_handshake_timeout() {
 #[tokio::test]
 async fn response_extensions_carry_conn_info_with_tls_state() {
     bounded(async {
-        let ca = TestCa::new();
-        let srv = Server::hello()
-            .tls(ca.server_config(&[b"http/1.1"]))
-            .start()
-            .await
-            .unwrap();
-        let client = builder_trusting(&ca).build().unwrap();
+        let (ca, srv, client) = tls_server(Server::hello(), ALPN_H1).await;
         let resp = client.get(&srv.url("/")).send().await.expect("GET");
         let info = resp.body().conn_info().cloned().expect("ConnInfo");
         let _ = resp.into_body().bytes().await.unwrap();
@@ -401,11 +309,11 @@ async fn response_extensions_carry_conn_info_with_tls_state() {
 #[tokio::test]
 async fn plain_http_has_no_tls_hooks() {
     bounded(async {
-        let srv = Server::hello().start().await.unwrap();
-        let client = Client::builder().no_proxy().build().unwrap();
+        let srv = hello_server().await;
+        let client = client();
         let (res, rec) = get(&client, &srv.url("/")).await;
         assert_eq!(res.unwrap().0, 200);
-        assert_eq!(rec.count("tls_"), 0);
+        assert_eq!(rec.count_prefix("tls_"), 0);
         assert!(rec.got_conns()[0].conn.tls.is_none());
     })
     .await;

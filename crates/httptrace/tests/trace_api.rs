@@ -1,14 +1,14 @@
 //! The trace API itself: composition, the got_1xx error rule, empty traces, untraced requests.
 
-mod common;
+mod support;
 
 use std::error::Error as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{guard, HookError, Recorder};
 use httptrace::{Body, ClientTrace, RequestTraceExt};
 use httptrace_peers::{Response, Server};
+use support::{guard, HookError, Recorder};
 
 fn logger(log: &Arc<Mutex<Vec<String>>>, tag: &'static str) -> ClientTrace {
     let l1 = log.clone();
@@ -25,7 +25,7 @@ fn logger(log: &Arc<Mutex<Vec<String>>>, tag: &'static str) -> ClientTrace {
 #[tokio::test]
 async fn composition_runs_both_newer_first() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::client();
+    let client = support::client();
     let log = Arc::new(Mutex::new(Vec::new()));
 
     let mut req = http::Request::get(srv.url("/"))
@@ -51,7 +51,7 @@ async fn composition_runs_both_newer_first() {
     let got = log.lock().unwrap().clone();
     assert_eq!(
         got,
-        common::strs(&[
+        support::strs(&[
             "get_conn new",
             "get_conn old",
             "got_conn new",
@@ -70,7 +70,7 @@ async fn composition_runs_both_newer_first() {
 #[tokio::test]
 async fn composition_of_three_traces_keeps_lifo_order() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::client();
+    let client = support::client();
     let log = Arc::new(Mutex::new(Vec::new()));
     let req = http::Request::get(srv.url("/"))
         .body(Body::empty())
@@ -88,7 +88,7 @@ async fn composition_of_three_traces_keeps_lifo_order() {
         .collect();
     assert_eq!(
         get_conns,
-        common::strs(&["get_conn 3", "get_conn 2", "get_conn 1"])
+        support::strs(&["get_conn 3", "get_conn 2", "get_conn 1"])
     );
 }
 
@@ -115,7 +115,7 @@ async fn early_hints_server() -> httptrace_peers::ServerHandle {
 
 async fn run_1xx(old_fails: bool, new_fails: bool) -> (Result<u16, httptrace::Error>, Vec<String>) {
     let srv = early_hints_server().await;
-    let client = common::client();
+    let client = support::client();
     let calls = Arc::new(Mutex::new(Vec::new()));
     let req = http::Request::get(srv.url("/"))
         .body(Body::empty())
@@ -140,7 +140,7 @@ async fn got_1xx_both_fail_newer_error_wins() {
     let (res, calls) = run_1xx(true, true).await;
     assert_eq!(
         calls,
-        common::strs(&["new 103", "old 103"]),
+        support::strs(&["new 103", "old 103"]),
         "both hooks must run, newer first"
     );
     let err = res.expect_err("a failing 1xx hook must abort the request");
@@ -155,7 +155,7 @@ async fn got_1xx_both_fail_newer_error_wins() {
 #[tokio::test]
 async fn got_1xx_only_old_fails_aborts_with_old_error() {
     let (res, calls) = run_1xx(true, false).await;
-    assert_eq!(calls, common::strs(&["new 103", "old 103"]));
+    assert_eq!(calls, support::strs(&["new 103", "old 103"]));
     let err = res.expect_err("the older hook's error must abort the request");
     assert!(err.is_hook(), "{err:?}");
     assert_eq!(hook_source(&err), Some(HookError("old".into())), "{err:?}");
@@ -167,7 +167,7 @@ async fn got_1xx_only_new_fails_aborts_with_new_error() {
     let (res, calls) = run_1xx(false, true).await;
     assert_eq!(
         calls,
-        common::strs(&["new 103", "old 103"]),
+        support::strs(&["new 103", "old 103"]),
         "both run even when the newer fails"
     );
     let err = res.expect_err("the newer hook's error must abort the request");
@@ -178,14 +178,14 @@ async fn got_1xx_only_new_fails_aborts_with_new_error() {
 #[tokio::test]
 async fn got_1xx_both_ok_request_proceeds() {
     let (res, calls) = run_1xx(false, false).await;
-    assert_eq!(calls, common::strs(&["new 103", "old 103"]));
+    assert_eq!(calls, support::strs(&["new 103", "old 103"]));
     assert_eq!(res.expect("no hook failed"), 200);
 }
 
 #[tokio::test]
 async fn attaching_an_empty_trace_works() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::client();
+    let client = support::client();
     let empty = ClientTrace::new();
     assert!(empty.is_empty());
     let resp = guard(client.get(&srv.url("/")).trace(empty).send())
@@ -199,7 +199,7 @@ async fn attaching_an_empty_trace_works() {
 #[tokio::test]
 async fn empty_trace_composed_over_a_full_one_keeps_its_hooks() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::client();
+    let client = support::client();
     let rec = Recorder::new();
     let req = http::Request::get(srv.url("/"))
         .body(Body::empty())
@@ -219,7 +219,7 @@ async fn untraced_request_gives_the_identical_response() {
         .start()
         .await
         .unwrap();
-    let client = common::client();
+    let client = support::client();
 
     let plain = guard(client.get(&srv.url("/a?b=c")).send())
         .await
@@ -274,7 +274,7 @@ fn client_trace_is_clone_send_sync_static() {
 #[tokio::test]
 async fn cloned_trace_records_into_the_same_state() {
     let srv = Server::hello().start().await.unwrap();
-    let client = common::client();
+    let client = support::client();
     let n = Arc::new(AtomicUsize::new(0));
     let n2 = n.clone();
     let t = ClientTrace::new().on_get_conn(move |_| {

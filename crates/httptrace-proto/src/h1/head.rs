@@ -193,7 +193,7 @@ pub fn parse_response_head(buf: &[u8], limits: &Limits) -> Result<ParseStatus, P
 }
 
 /// Version, status and reason of a parsed status line.
-fn status_line(
+pub(super) fn status_line(
     response: &httparse::Response<'_, '_>,
     window: &[u8],
 ) -> Result<(Version, StatusCode, Cow<'static, str>), ProtoError> {
@@ -231,7 +231,7 @@ fn reason_of(status: StatusCode, parsed: Option<&str>, window: &[u8]) -> Cow<'st
 
 /// Header fields a head may have for [`parse_response_head_bytes`] to share
 /// the buffer instead of copying values; beyond it that function copies.
-const SHARED_HEADERS: usize = 64;
+pub(super) const SHARED_HEADERS: usize = 64;
 
 /// Like [`parse_response_head`], but on a complete head splits it off the
 /// front of `buf` and builds the header values as slices of it: no copy and
@@ -319,7 +319,7 @@ pub fn parse_response_head_bytes(
     }))
 }
 
-fn map_httparse_error(
+pub(super) fn map_httparse_error(
     e: httparse::Error,
     window: &[u8],
     status_line_done: bool,
@@ -428,76 +428,216 @@ pub fn response_body_kind(
     req_method: &Method,
     head: &ResponseHead,
 ) -> Result<BodyKind, ProtoError> {
-    let status = head.status;
-    if *req_method == Method::HEAD
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        return Ok(BodyKind::Empty);
-    }
-    if *req_method == Method::CONNECT && status.is_success() {
-        return Ok(BodyKind::Empty);
-    }
-
-    let headers = &head.headers;
-    if headers.contains_key(TRANSFER_ENCODING) {
-        if head.version != Version::HTTP_11 {
-            return Err(ProtoError::UnsupportedTransferEncoding);
-        }
-        if headers.contains_key(CONTENT_LENGTH) {
-            return Err(ProtoError::ConflictingFraming);
-        }
-        return transfer_encoding_kind(headers);
-    }
-
-    match content_length(headers)? {
-        Some(n) => Ok(BodyKind::Length(n)),
-        None => Ok(BodyKind::CloseDelimited),
-    }
+    FramingFields::from_headers(&head.headers).body_kind(req_method, head.status, head.version)
 }
 
-/// Framing given by the `Transfer-Encoding` fields of an HTTP/1.1 response.
-fn transfer_encoding_kind(headers: &HeaderMap) -> Result<BodyKind, ProtoError> {
-    let mut chunked_seen = false;
-    let mut last_is_chunked = false;
-    let mut any = false;
-    for value in headers.get_all(TRANSFER_ENCODING) {
-        let value = value
-            .to_str()
-            .map_err(|_| ProtoError::UnsupportedTransferEncoding)?;
-        for element in value.split(',') {
-            let element = element.trim_matches(is_ows_char);
+/// What the framing fields of a response head say, gathered field by field:
+/// the `Content-Length` values, the `Transfer-Encoding` codings and the
+/// `Connection` tokens that [`response_body_kind`] and
+/// [`response_keep_alive`] decide on.
+///
+/// [`ResponseParser`](crate::ResponseParser) fills one in while it builds
+/// the header map, so that a driver can decide the framing without looking
+/// the fields up again; [`FramingFields::from_headers`] builds one from any
+/// `HeaderMap`. Both feed the fields, in order, to the same code, and
+/// [`FramingFields::body_kind`] and [`FramingFields::keep_alive`] are the
+/// only implementation of the rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FramingFields {
+    content_length: ContentLengthState,
+    /// `None` when the head has no `Transfer-Encoding` field.
+    transfer_encoding: Option<TransferEncodingState>,
+    /// A `Connection` field lists `close`.
+    close: bool,
+    /// A `Connection` field lists `keep-alive`.
+    keep_alive: bool,
+}
+
+/// The `Content-Length` fields seen so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum ContentLengthState {
+    /// No `Content-Length` field.
+    #[default]
+    Absent,
+    /// Every value so far is this number.
+    Agreed(u64),
+    /// The first problem found, in field order (later fields are ignored).
+    Invalid(ContentLengthError),
+}
+
+/// Why the `Content-Length` fields give no length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ContentLengthError {
+    /// [`ProtoError::InvalidContentLength`].
+    Invalid,
+    /// [`ProtoError::ConflictingContentLength`].
+    Conflicting,
+}
+
+/// The `Transfer-Encoding` codings seen so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct TransferEncodingState {
+    /// Some element names a coding.
+    any: bool,
+    /// `chunked` appeared.
+    chunked_seen: bool,
+    /// The last coding is `chunked`.
+    last_is_chunked: bool,
+    /// A value cannot be honoured (sticky: later values are ignored).
+    bad: bool,
+}
+
+impl FramingFields {
+    /// Gathers the framing fields of `headers`, in the order received.
+    pub fn from_headers(headers: &HeaderMap) -> FramingFields {
+        let mut f = FramingFields::default();
+        for value in headers.get_all(CONTENT_LENGTH) {
+            f.add_content_length(value.as_bytes());
+        }
+        for value in headers.get_all(TRANSFER_ENCODING) {
+            f.add_transfer_encoding(value.as_bytes());
+        }
+        for value in headers.get_all(CONNECTION) {
+            f.add_connection(value.as_bytes());
+        }
+        f
+    }
+
+    /// Takes one field into account (fields must come in the order
+    /// received); fields other than `Content-Length`, `Transfer-Encoding`
+    /// and `Connection` are ignored.
+    pub fn add_field(&mut self, name: &HeaderName, value: &[u8]) {
+        if *name == CONTENT_LENGTH {
+            self.add_content_length(value);
+        } else if *name == TRANSFER_ENCODING {
+            self.add_transfer_encoding(value);
+        } else if *name == CONNECTION {
+            self.add_connection(value);
+        }
+    }
+
+    fn add_content_length(&mut self, value: &[u8]) {
+        self.content_length = match (self.content_length, content_length_field(value)) {
+            (ContentLengthState::Invalid(e), _) => ContentLengthState::Invalid(e),
+            (_, Err(())) => ContentLengthState::Invalid(ContentLengthError::Invalid),
+            (ContentLengthState::Absent, Ok(n)) => ContentLengthState::Agreed(n),
+            (ContentLengthState::Agreed(prev), Ok(n)) if prev == n => ContentLengthState::Agreed(n),
+            (ContentLengthState::Agreed(_), Ok(_)) => {
+                ContentLengthState::Invalid(ContentLengthError::Conflicting)
+            }
+        };
+    }
+
+    fn add_transfer_encoding(&mut self, value: &[u8]) {
+        let te = self
+            .transfer_encoding
+            .get_or_insert_with(TransferEncodingState::default);
+        if te.bad {
+            return;
+        }
+        // Only visible ASCII (and tab) is understood.
+        if !value
+            .iter()
+            .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+        {
+            te.bad = true;
+            return;
+        }
+        for element in value.split(|&b| b == b',') {
+            let element = trim_ows(element);
             if element.is_empty() {
                 continue;
             }
-            any = true;
-            let (coding, params) = match element.split_once(';') {
-                Some((c, p)) => (c.trim_matches(is_ows_char), Some(p)),
-                None => (element, None),
+            te.any = true;
+            let (coding, has_params) = match element.iter().position(|&b| b == b';') {
+                Some(i) => (trim_ows(element.get(..i).unwrap_or(&[])), true),
+                None => (element, false),
             };
-            last_is_chunked = coding.eq_ignore_ascii_case("chunked");
-            if last_is_chunked {
+            te.last_is_chunked = coding.eq_ignore_ascii_case(b"chunked");
+            if te.last_is_chunked {
                 // chunked has no parameters and is applied at most once.
-                if chunked_seen || params.is_some() {
-                    return Err(ProtoError::UnsupportedTransferEncoding);
+                if te.chunked_seen || has_params {
+                    te.bad = true;
+                    return;
                 }
-                chunked_seen = true;
+                te.chunked_seen = true;
             }
         }
     }
-    if !any {
-        return Err(ProtoError::UnsupportedTransferEncoding);
-    }
-    Ok(if last_is_chunked {
-        BodyKind::Chunked
-    } else {
-        BodyKind::CloseDelimited
-    })
-}
 
-fn is_ows_char(c: char) -> bool {
-    c == ' ' || c == '\t'
+    fn add_connection(&mut self, value: &[u8]) {
+        for element in value.split(|&b| b == b',') {
+            let element = trim_ows(element);
+            if element.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else if element.eq_ignore_ascii_case(b"keep-alive") {
+                self.keep_alive = true;
+            }
+        }
+    }
+
+    /// How the body of a response with these fields is delimited: the
+    /// rules of [`response_body_kind`], which calls this.
+    ///
+    /// # Errors
+    ///
+    /// As for [`response_body_kind`].
+    pub fn body_kind(
+        &self,
+        req_method: &Method,
+        status: StatusCode,
+        version: Version,
+    ) -> Result<BodyKind, ProtoError> {
+        if *req_method == Method::HEAD
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return Ok(BodyKind::Empty);
+        }
+        if *req_method == Method::CONNECT && status.is_success() {
+            return Ok(BodyKind::Empty);
+        }
+
+        if let Some(te) = &self.transfer_encoding {
+            if version != Version::HTTP_11 {
+                return Err(ProtoError::UnsupportedTransferEncoding);
+            }
+            if self.content_length != ContentLengthState::Absent {
+                return Err(ProtoError::ConflictingFraming);
+            }
+            if te.bad || !te.any {
+                return Err(ProtoError::UnsupportedTransferEncoding);
+            }
+            return Ok(if te.last_is_chunked {
+                BodyKind::Chunked
+            } else {
+                BodyKind::CloseDelimited
+            });
+        }
+
+        match self.content_length {
+            ContentLengthState::Absent => Ok(BodyKind::CloseDelimited),
+            ContentLengthState::Agreed(n) => Ok(BodyKind::Length(n)),
+            ContentLengthState::Invalid(ContentLengthError::Invalid) => {
+                Err(ProtoError::InvalidContentLength)
+            }
+            ContentLengthState::Invalid(ContentLengthError::Conflicting) => {
+                Err(ProtoError::ConflictingContentLength)
+            }
+        }
+    }
+
+    /// Whether a response with these fields, of this version, leaves the
+    /// connection open: the rules of [`response_keep_alive`], which calls
+    /// this.
+    pub fn keep_alive(&self, version: Version) -> bool {
+        match version {
+            Version::HTTP_11 => !self.close,
+            Version::HTTP_10 => !self.close && self.keep_alive,
+            _ => false,
+        }
+    }
 }
 
 fn trim_ows(mut s: &[u8]) -> &[u8] {
@@ -510,32 +650,18 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// The agreed value of all `Content-Length` fields, if any.
-fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ProtoError> {
-    let mut agreed = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        let n = content_length_field(value.as_bytes())?;
-        match agreed {
-            None => agreed = Some(n),
-            Some(prev) if prev != n => return Err(ProtoError::ConflictingContentLength),
-            Some(_) => {}
-        }
-    }
-    Ok(agreed)
-}
-
 /// One `Content-Length` field value: a number, or a list of equal numbers.
-fn content_length_field(value: &[u8]) -> Result<u64, ProtoError> {
+fn content_length_field(value: &[u8]) -> Result<u64, ()> {
     let mut agreed = None;
     for element in value.split(|&b| b == b',') {
-        let n = parse_decimal(trim_ows(element)).ok_or(ProtoError::InvalidContentLength)?;
+        let n = parse_decimal(trim_ows(element)).ok_or(())?;
         match agreed {
             None => agreed = Some(n),
-            Some(prev) if prev != n => return Err(ProtoError::InvalidContentLength),
+            Some(prev) if prev != n => return Err(()),
             Some(_) => {}
         }
     }
-    agreed.ok_or(ProtoError::InvalidContentLength)
+    agreed.ok_or(())
 }
 
 /// Strict `1*DIGIT` into a `u64`: no sign, no whitespace, no overflow.
@@ -561,12 +687,11 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 /// itself said `Connection: close`, and after a `101` or a successful
 /// `CONNECT` (the connection now belongs to another protocol).
 pub fn response_keep_alive(head: &ResponseHead) -> bool {
-    let close = connection_has_token(&head.headers, "close");
-    match head.version {
-        Version::HTTP_11 => !close,
-        Version::HTTP_10 => !close && connection_has_token(&head.headers, "keep-alive"),
-        _ => false,
+    let mut f = FramingFields::default();
+    for value in head.headers.get_all(CONNECTION) {
+        f.add_connection(value.as_bytes());
     }
+    f.keep_alive(head.version)
 }
 
 /// Whether any `Connection` field lists `token` (comma-separated list,

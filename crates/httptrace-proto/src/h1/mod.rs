@@ -8,6 +8,7 @@ mod decode;
 mod encode;
 mod error;
 mod head;
+mod parser;
 
 pub use decode::{Decoded, Decoder};
 pub use encode::{
@@ -17,5 +18,6 @@ pub use encode::{
 pub use error::{InvalidRequest, ProtoError};
 pub use head::{
     connection_has_token, parse_response_head, parse_response_head_bytes, response_body_kind,
-    response_keep_alive, BodyKind, Limits, ParseStatus, ResponseHead,
+    response_keep_alive, BodyKind, FramingFields, Limits, ParseStatus, ResponseHead,
 };
+pub use parser::{ParsedHead, ResponseParser, MAX_CACHED_NAME_LEN, NAME_CACHE_SLOTS};

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use futures_util::task::noop_waker_ref;
+use httptrace_proto::h1::ResponseParser;
 use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::route::PoolKey;
@@ -54,6 +55,8 @@ pub(crate) struct H1ConnInner {
     pub(crate) io: Stream,
     /// Bytes read from the socket and not consumed yet.
     pub(crate) read_buf: BytesMut,
+    /// Parses the response heads; remembers the field names of the last one.
+    pub(crate) parser: ResponseParser,
     /// Serialized request head (and small bodies), reused across requests.
     pub(crate) write_buf: Vec<u8>,
     pub(crate) info: Arc<ConnInfo>,
@@ -82,6 +85,7 @@ impl H1Conn {
         H1Conn(Box::new(H1ConnInner {
             io,
             read_buf: BytesMut::with_capacity(READ_BUF_INIT),
+            parser: ResponseParser::new(),
             write_buf: Vec::with_capacity(1024),
             info,
             key,

@@ -14,8 +14,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use httptrace_proto::h1::{
-    parse_response_head_bytes, response_body_kind, response_keep_alive, BodyKind as Framing,
-    Encoder, HeadWriter, Limits, ProtoError, ResponseHead,
+    BodyKind as Framing, Encoder, HeadWriter, Limits, ParsedHead, ProtoError, ResponseHead,
 };
 use tokio::io::AsyncWrite;
 use tokio::time::Sleep;
@@ -153,7 +152,7 @@ pub(crate) async fn round_trip(
                 // A final status before 100 Continue: send the body unless either side asked to
                 // close, in which case withhold it and close the connection afterwards.
                 let resp = ex.final_head.as_ref();
-                let server_close = resp.map(|h| !response_keep_alive(h)).unwrap_or(true);
+                let server_close = resp.map(|h| !h.keep_alive()).unwrap_or(true);
                 if server_close || add_close || request_wants_close(headers) {
                     send_body = false;
                 }
@@ -210,7 +209,7 @@ pub(crate) async fn round_trip(
         })
         .await?;
     }
-    let head = match ex.final_head.take() {
+    let parsed = match ex.final_head.take() {
         Some(h) => h,
         None => {
             return Err(AttemptError::new(
@@ -219,7 +218,8 @@ pub(crate) async fn round_trip(
             ))
         }
     };
-    let framing = response_body_kind(method, &head)
+    let framing = parsed
+        .body_kind(method)
         .map_err(|e| AttemptError::new(proto_err(e), Progress::ResponseStarted))?;
     let pending_write = continuing.then(|| {
         std::mem::replace(
@@ -233,9 +233,11 @@ pub(crate) async fn round_trip(
             },
         )
     });
+    let keep_alive = parsed.keep_alive();
+    let head = parsed.head;
     let reusable = !ex.conn.broken
         && !ex.body_withheld
-        && response_keep_alive(&head)
+        && keep_alive
         && !add_close
         && !request_wants_close(headers)
         && head.status != StatusCode::SWITCHING_PROTOCOLS
@@ -628,9 +630,10 @@ struct Exchange<'c, 't> {
     got_first_byte: bool,
     n1xx: u32,
     expecting_100: bool,
-    final_head: Option<ResponseHead>,
+    final_head: Option<ParsedHead>,
     body_withheld: bool,
-    /// Bytes of the read buffer already known not to hold the end of a head.
+    /// Bytes of the read buffer already known not to hold the end of a head; 0 until a parse
+    /// of the current head came back partial.
     head_scan: usize,
 }
 
@@ -747,7 +750,7 @@ impl<'c, 't> Exchange<'c, 't> {
                 let close = self
                     .final_head
                     .as_ref()
-                    .map(|h| !response_keep_alive(h))
+                    .map(|h| !h.keep_alive())
                     .unwrap_or(true);
                 if close {
                     // The server answered and will close: stop sending the body.
@@ -805,21 +808,27 @@ impl<'c, 't> Exchange<'c, 't> {
     /// final head (stored in `final_head`).
     fn poll_next_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<HeadEvent, AttemptError>> {
         loop {
-            // Parse only once the end of a head can be in the buffer: re-parsing everything
-            // after every small read would make a slow, huge head cost quadratic time.
-            let len = self.conn.read_buf.len();
+            // Parse at once when a head starts (a partial head is cheap to find out about);
+            // after a partial parse, parse again only once the end of a head can be in the
+            // buffer: re-parsing everything after every small read would make a slow, huge head
+            // cost quadratic time.
+            let conn = &mut **self.conn;
+            let len = conn.read_buf.len();
             let ready = len > 0
-                && (len > self.limits.max_head_bytes
-                    || has_head_end(&self.conn.read_buf[self.head_scan.saturating_sub(3)..]));
+                && (self.head_scan == 0
+                    || len > self.limits.max_head_bytes
+                    || has_head_end(&conn.read_buf[self.head_scan.saturating_sub(3)..]));
             if !ready {
                 self.head_scan = len;
             } else {
-                match parse_response_head_bytes(&mut self.conn.read_buf, self.limits) {
+                match conn.parser.parse(&mut conn.read_buf, self.limits) {
                     Ok(Some(head)) => {
                         self.head_scan = 0;
                         return Poll::Ready(self.on_head(head));
                     }
-                    Ok(None) => {}
+                    // No head ends within these bytes: the empty line that ends it will end in
+                    // bytes not read yet, so the next scan starts 3 bytes back from here.
+                    Ok(None) => self.head_scan = len,
                     Err(e) => {
                         self.conn.broken = true;
                         return Poll::Ready(Err(AttemptError::new(
@@ -862,7 +871,8 @@ impl<'c, 't> Exchange<'c, 't> {
         }
     }
 
-    fn on_head(&mut self, head: ResponseHead) -> Result<HeadEvent, AttemptError> {
+    fn on_head(&mut self, parsed: ParsedHead) -> Result<HeadEvent, AttemptError> {
+        let head = &parsed.head;
         let code = head.status.as_u16();
         if (100..200).contains(&code) && code != 101 {
             self.n1xx += 1;
@@ -889,7 +899,7 @@ impl<'c, 't> Exchange<'c, 't> {
             }
             return Ok(HeadEvent::Interim);
         }
-        self.final_head = Some(head);
+        self.final_head = Some(parsed);
         Ok(HeadEvent::Final)
     }
 }
