@@ -4,8 +4,16 @@
 //! bench-client --client {httptrace,httptrace-traced,hyper,reqwest,raw} --url URL
 //!              [--concurrency N] [--duration SECS | --requests N] [--h2] [--new-conn]
 //!              [--cacert PEM] [--body-len BYTES] [--warmup SECS] [--warmup-requests N]
-//!              [--scenario NAME] [--rep N]
+//!              [--scenario NAME] [--rep N] [--attach client|request] [--stamp tsc|instant]
 //! ```
+//!
+//! `httptrace-traced` sets all 16 of Go's hooks, each storing a timestamp into a slot. By default
+//! the trace is installed once with `ClientBuilder::trace` (how a program traces every request
+//! of a client; `--attach request` attaches a clone to each request instead, which adds the
+//! `http::Extensions` map the request then carries), and a hook's timestamp is a TSC read
+//! (`--stamp instant` uses `Instant::elapsed`, ~80 ns a call on the benchmark VM against ~25 ns
+//! for the TSC: eight such calls per keep-alive request would be most of a 5% budget by
+//! themselves, which measures the clock, not the library).
 //!
 //! Runtime: every Rust client runs on a tokio **current_thread** runtime (the client process is
 //! pinned to one core by `bench/run`, so one thread does all the work and nothing is handed
@@ -58,6 +66,8 @@ struct Args {
     h2: bool,
     new_conn: bool,
     cacert: Option<String>,
+    attach_per_request: bool,
+    stamp_instant: bool,
     body_len: Option<u64>,
     warmup: f64,
     warmup_requests: u64,
@@ -85,6 +95,8 @@ fn parse_args() -> Args {
         h2: false,
         new_conn: false,
         cacert: None,
+        attach_per_request: false,
+        stamp_instant: false,
         body_len: None,
         warmup: 1.0,
         warmup_requests: 1000,
@@ -120,6 +132,20 @@ fn parse_args() -> Args {
             "warmup" => a.warmup = val().parse().unwrap_or_else(|_| usage("bad SECS")),
             "warmup-requests" => {
                 a.warmup_requests = val().parse().unwrap_or_else(|_| usage("bad N"))
+            }
+            "attach" => {
+                a.attach_per_request = match val().as_str() {
+                    "client" => false,
+                    "request" => true,
+                    _ => usage("--attach client|request"),
+                }
+            }
+            "stamp" => {
+                a.stamp_instant = match val().as_str() {
+                    "tsc" => false,
+                    "instant" => true,
+                    _ => usage("--stamp tsc|instant"),
+                }
             }
             "scenario" => a.scenario = val(),
             "rep" => a.rep = val().parse().unwrap_or_else(|_| usage("bad N")),
@@ -233,7 +259,7 @@ fn tls_config(cacert: Option<&str>, alpn: &[&[u8]]) -> rustls::ClientConfig {
     cfg
 }
 
-fn build(a: &Args, uri: &http::Uri) -> Bench {
+fn build(a: &Args, uri: &http::Uri, client_trace: Option<httptrace::ClientTrace>) -> Bench {
     let idle = if a.new_conn { 0 } else { a.concurrency };
     match a.kind {
         Kind::Httptrace | Kind::HttptraceTraced => {
@@ -251,6 +277,9 @@ fn build(a: &Args, uri: &http::Uri) -> Bench {
             };
             if a.new_conn {
                 b = b.keep_alive(false);
+            }
+            if let Some(t) = client_trace {
+                b = b.trace(t);
             }
             Bench::Ht(
                 b.build()
@@ -341,16 +370,29 @@ struct RawConn {
     body_len: usize,
 }
 
+/// A timestamp for a hook: the TSC (x86_64; `Instant` elsewhere), or `Instant::elapsed`.
+#[inline(always)]
+fn now_stamp(base: Instant, instant: bool) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if !instant {
+        // SAFETY: RDTSC has no preconditions on x86_64.
+        #[allow(unused_unsafe)]
+        return unsafe { core::arch::x86_64::_rdtsc() };
+    }
+    let _ = instant;
+    base.elapsed().as_nanos() as u64
+}
+
 /// A trace with all 16 of Go's hooks, each storing a timestamp into its slot.
-fn full_trace(slots: Arc<[AtomicU64; 16]>, base: Instant) -> httptrace::ClientTrace {
+fn full_trace(slots: Arc<[AtomicU64; 16]>, base: Instant, instant: bool) -> httptrace::ClientTrace {
     #[inline(always)]
-    fn stamp(s: &[AtomicU64; 16], i: usize, base: Instant) {
-        s[i].store(base.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    fn stamp(s: &[AtomicU64; 16], i: usize, base: Instant, instant: bool) {
+        s[i].store(now_stamp(base, instant), Ordering::Relaxed);
     }
     macro_rules! h {
         ($i:expr; $($a:pat_param),*) => {{
             let s = slots.clone();
-            move |$($a),*| stamp(&s, $i, base)
+            move |$($a),*| stamp(&s, $i, base, instant)
         }};
     }
     httptrace::ClientTrace::new()
@@ -362,7 +404,7 @@ fn full_trace(slots: Arc<[AtomicU64; 16]>, base: Instant) -> httptrace::ClientTr
         .on_got_1xx_response({
             let s = slots.clone();
             move |_, _| {
-                stamp(&s, 5, base);
+                stamp(&s, 5, base, instant);
                 Ok(())
             }
         })
@@ -614,15 +656,21 @@ fn main() {
 
 async fn run(a: Args) {
     let uri: http::Uri = a.url.parse().unwrap_or_else(|_| usage("bad --url"));
-    let bench = Arc::new(build(&a, &uri));
     let base = Instant::now();
     let mut slots_all = Vec::new();
+    let traced = a.kind == Kind::HttptraceTraced;
+    let client_trace = (traced && !a.attach_per_request).then(|| {
+        let slots: Arc<[AtomicU64; 16]> = Arc::new(Default::default());
+        slots_all.push(slots.clone());
+        full_trace(slots, base, a.stamp_instant)
+    });
+    let bench = Arc::new(build(&a, &uri, client_trace));
     let mut workers: Vec<Worker> = (0..a.concurrency)
         .map(|_| {
-            let trace = (a.kind == Kind::HttptraceTraced).then(|| {
+            let trace = (traced && a.attach_per_request).then(|| {
                 let slots: Arc<[AtomicU64; 16]> = Arc::new(Default::default());
                 slots_all.push(slots.clone());
-                full_trace(slots, base)
+                full_trace(slots, base, a.stamp_instant)
             });
             Worker {
                 trace,

@@ -618,7 +618,10 @@ impl Call<'_> {
                 let replay = body.try_clone();
                 body_replayable = replay.is_some();
                 let this_body = std::mem::take(&mut body);
-                match self.attempt(&method, &url, &headers, this_body, &route).await {
+                match self
+                    .attempt(&method, &url, &headers, this_body, &route)
+                    .await
+                {
                     Ok(resp) => {
                         if let Some(b) = replay {
                             body = b;
@@ -754,14 +757,15 @@ impl Call<'_> {
         } else {
             route.first_hop_buf()
         };
-        t.get_conn(host_port.as_str());
+        let host_port = host_port.as_str();
+        t.get_conn(host_port);
         let conn = match cached_h2 {
             Some(c) => {
                 c.acquire(t);
                 Conn::H2(c)
             }
             None => self
-                .get_conn(route, key, host_port.as_str(), use_h2)
+                .get_conn(route, key, host_port, use_h2)
                 .await
                 .map_err(fail)?,
         };

@@ -121,14 +121,14 @@ impl Route {
     /// formatted on the stack.
     pub(crate) fn first_hop_buf(&self) -> HostPort {
         match &self.proxy {
-            Some(p) => HostPort::new(&p.host, p.port),
+            Some(p) => HostPort::new(p.host.as_bytes(), p.port),
             None => self.target_host_port_buf(),
         }
     }
 
     /// [`Route::target_host_port`], formatted on the stack.
     pub(crate) fn target_host_port_buf(&self) -> HostPort {
-        HostPort::new(&self.host, self.port)
+        HostPort::new(self.host.as_bytes(), self.port)
     }
 
     /// The pool key: for plain http through a forward proxy the target is dropped (one pool of
@@ -138,7 +138,12 @@ impl Route {
             Some(p) if p.is_forward_for(self.scheme) => {
                 PoolKey::new(self.scheme, Host::new("", false), 0, Some(p.clone()))
             }
-            _ => PoolKey::new(self.scheme, self.host.clone(), self.port, self.proxy.clone()),
+            _ => PoolKey::new(
+                self.scheme,
+                self.host.clone(),
+                self.port,
+                self.proxy.clone(),
+            ),
         }
     }
 
@@ -216,12 +221,15 @@ impl fmt::Display for PoolKey {
 
 /// `host:port`, with brackets around IPv6 literals.
 pub(crate) fn join_host_port(host: &str, port: u16) -> String {
-    HostPort::new(host, port).as_str().to_owned()
+    HostPort::new(host.as_bytes(), port).as_str().to_owned()
 }
 
 /// `host:port` (brackets around IPv6 literals) formatted without allocating when it fits.
 pub(crate) enum HostPort {
-    Inline { len: u8, buf: [u8; HostPort::INLINE] },
+    Inline {
+        len: u8,
+        buf: [u8; HostPort::INLINE],
+    },
     Heap(String),
 }
 
@@ -236,8 +244,9 @@ impl HostPort {
         }
     }
 
-    pub(crate) fn new(host: &str, port: u16) -> HostPort {
-        let v6 = host.contains(':');
+    /// `host` is the bytes of a `&str` (a whole string, so the result stays UTF-8).
+    pub(crate) fn new(host: &[u8], port: u16) -> HostPort {
+        let v6 = host.contains(&b':');
         let mut digits = [0u8; 5];
         let mut i = digits.len();
         let mut n = port;
@@ -252,6 +261,7 @@ impl HostPort {
         let digits = &digits[i..];
         let need = host.len() + usize::from(v6) * 2 + 1 + digits.len();
         if need > HostPort::INLINE {
+            let host = String::from_utf8_lossy(host);
             return HostPort::Heap(if v6 {
                 format!("[{host}]:{port}")
             } else {
@@ -267,7 +277,7 @@ impl HostPort {
         if v6 {
             put(b"[");
         }
-        put(host.as_bytes());
+        put(host);
         if v6 {
             put(b"]");
         }
@@ -566,10 +576,7 @@ fn parse_port(p: &str) -> Option<u16> {
 }
 
 fn invalid_host(host: &str) -> Error {
-    Error::with(
-        Kind::InvalidRequest,
-        msg(format!("invalid host {host:?}")),
-    )
+    Error::with(Kind::InvalidRequest, msg(format!("invalid host {host:?}")))
 }
 
 fn non_ascii_host(host: &str) -> Error {
@@ -606,7 +613,11 @@ mod tests {
         ] {
             let uri: Uri = url.parse().unwrap();
             let (host, port, upper) = parts(uri.authority().unwrap().as_str());
-            let want = uri.host().unwrap().trim_start_matches('[').trim_end_matches(']');
+            let want = uri
+                .host()
+                .unwrap()
+                .trim_start_matches('[')
+                .trim_end_matches(']');
             assert_eq!(host, want, "{url}");
             assert_eq!(port, uri.port_u16(), "{url}");
             assert_eq!(upper, want.bytes().any(|b| b.is_ascii_uppercase()), "{url}");
@@ -615,7 +626,9 @@ mod tests {
 
     #[test]
     fn split_authority_refuses_bad_hosts_and_ports() {
-        for bad in ["", "@", ":80", "[::1", "[::1]x", "h\u{e9}", "a b", "h:99999", "h:8a"] {
+        for bad in [
+            "", "@", ":80", "[::1", "[::1]x", "h\u{e9}", "a b", "h:99999", "h:8a",
+        ] {
             let e = split_authority(bad).unwrap_err();
             assert!(e.is_request(), "{bad:?}: {e}");
         }
@@ -643,11 +656,14 @@ mod tests {
             ("h", 0, "h:0"),
             ("h", 65535, "h:65535"),
         ] {
-            assert_eq!(HostPort::new(h, p).as_str(), want);
+            assert_eq!(HostPort::new(h.as_bytes(), p).as_str(), want);
             assert_eq!(join_host_port(h, p), want);
         }
         let long = "x".repeat(200);
-        assert_eq!(HostPort::new(&long, 1).as_str(), format!("{long}:1"));
+        assert_eq!(
+            HostPort::new(long.as_bytes(), 1).as_str(),
+            format!("{long}:1")
+        );
         assert_eq!(HostPort::empty().as_str(), "");
     }
 

@@ -82,7 +82,10 @@ async fn client_trace_called_twice_composes_newer_first_and_empty_is_ignored() {
     let hp = format!("127.0.0.1:{}", srv.port());
     assert_eq!(
         got[..2],
-        [format!("second get_conn {hp}"), format!("first get_conn {hp}")]
+        [
+            format!("second get_conn {hp}"),
+            format!("first get_conn {hp}")
+        ]
     );
     assert_eq!(got.len(), 6, "{got:?}");
 }

@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use support::{get_traced, Recorder};
 use httptrace_peers::{Script, ScriptedPeer};
+use support::{get_traced, Recorder};
 
 const PAUSE: Duration = Duration::from_millis(30);
 
