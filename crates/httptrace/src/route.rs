@@ -247,18 +247,8 @@ impl HostPort {
     /// `host` is the bytes of a `&str` (a whole string, so the result stays UTF-8).
     pub(crate) fn new(host: &[u8], port: u16) -> HostPort {
         let v6 = host.contains(&b':');
-        let mut digits = [0u8; 5];
-        let mut i = digits.len();
-        let mut n = port;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let digits = &digits[i..];
+        let mut digit_buf = [0u8; 20];
+        let digits = crate::h1::round_trip::fmt_u64(u64::from(port), &mut digit_buf);
         let need = host.len() + usize::from(v6) * 2 + 1 + digits.len();
         if need > HostPort::INLINE {
             let host = String::from_utf8_lossy(host);

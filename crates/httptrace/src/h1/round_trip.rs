@@ -395,7 +395,7 @@ fn encode_head(buf: &mut Vec<u8>, p: &HeadParts<'_>, t: &Tracer) -> Result<(), P
 }
 
 /// Decimal digits of `n` in `buf`, without allocating.
-fn fmt_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+pub(crate) fn fmt_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
