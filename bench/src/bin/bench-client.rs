@@ -26,6 +26,18 @@
 //! CPU is `getrusage(RUSAGE_SELF)` (all threads) taken around the measured window only; peak
 //! RSS is `ru_maxrss` at the end of the process's run.
 
+// A binary built with a subset of the clients (bench/run builds one per client) leaves the
+// other clients' helpers unused.
+#![cfg_attr(
+    not(all(
+        feature = "c-httptrace",
+        feature = "c-hyper",
+        feature = "c-reqwest",
+        feature = "c-raw"
+    )),
+    allow(unused)
+)]
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -219,6 +231,7 @@ impl Hist {
 
 // ----- clients -----
 
+#[cfg(feature = "c-hyper")]
 type HyperClient = hyper_util::client::legacy::Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     Empty<Bytes>,
@@ -226,9 +239,13 @@ type HyperClient = hyper_util::client::legacy::Client<
 
 #[allow(clippy::large_enum_variant)] // one instance, in an Arc
 enum Bench {
+    #[cfg(feature = "c-httptrace")]
     Ht(httptrace::Client),
+    #[cfg(feature = "c-hyper")]
     Hyper(HyperClient),
+    #[cfg(feature = "c-reqwest")]
     Reqwest(reqwest::Client, reqwest::Url),
+    #[cfg(feature = "c-raw")]
     Raw {
         addr: SocketAddr,
         req: Vec<u8>,
@@ -236,6 +253,7 @@ enum Bench {
     },
 }
 
+#[cfg(any(feature = "c-hyper", feature = "c-reqwest"))]
 fn tls_config(cacert: Option<&str>, alpn: &[&[u8]]) -> rustls::ClientConfig {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
@@ -262,6 +280,7 @@ fn tls_config(cacert: Option<&str>, alpn: &[&[u8]]) -> rustls::ClientConfig {
 fn build(a: &Args, uri: &http::Uri, client_trace: Option<httptrace::ClientTrace>) -> Bench {
     let idle = if a.new_conn { 0 } else { a.concurrency };
     match a.kind {
+        #[cfg(feature = "c-httptrace")]
         Kind::Httptrace | Kind::HttptraceTraced => {
             let mut b = httptrace::Client::builder()
                 .no_proxy()
@@ -286,6 +305,7 @@ fn build(a: &Args, uri: &http::Uri, client_trace: Option<httptrace::ClientTrace>
                     .unwrap_or_else(|e| usage(&format!("httptrace client: {e}"))),
             )
         }
+        #[cfg(feature = "c-hyper")]
         Kind::Hyper => {
             use hyper_util::client::legacy::connect::HttpConnector;
             let mut http = HttpConnector::new();
@@ -309,6 +329,7 @@ fn build(a: &Args, uri: &http::Uri, client_trace: Option<httptrace::ClientTrace>
                     .build(conn);
             Bench::Hyper(client)
         }
+        #[cfg(feature = "c-reqwest")]
         Kind::Reqwest => {
             let alpn: &[&[u8]] = if a.h2 { &[b"h2"] } else { &[b"http/1.1"] };
             let mut b = reqwest::Client::builder()
@@ -327,6 +348,7 @@ fn build(a: &Args, uri: &http::Uri, client_trace: Option<httptrace::ClientTrace>
                 url,
             )
         }
+        #[cfg(feature = "c-raw")]
         Kind::Raw => {
             if uri.scheme_str() != Some("http") || a.h2 {
                 usage("raw speaks plain HTTP/1.1 only");
@@ -348,6 +370,11 @@ fn build(a: &Args, uri: &http::Uri, client_trace: Option<httptrace::ClientTrace>
                 new_conn: a.new_conn,
             }
         }
+        #[allow(unreachable_patterns)]
+        k => usage(&format!(
+            "client {} is not compiled into this binary (see bench/Cargo.toml features)",
+            k.name()
+        )),
     }
 }
 
@@ -424,6 +451,7 @@ impl Bench {
     /// One request; returns the body length.
     async fn one(&self, uri: &http::Uri, w: &mut Worker) -> Result<u64, String> {
         match self {
+            #[cfg(feature = "c-httptrace")]
             Bench::Ht(c) => {
                 let mut req = http::Request::new(httptrace::Body::empty());
                 *req.uri_mut() = uri.clone();
@@ -437,6 +465,7 @@ impl Bench {
                 }
                 resp.into_body().drain().await.map_err(|e| e.to_string())
             }
+            #[cfg(feature = "c-hyper")]
             Bench::Hyper(c) => {
                 let mut req = http::Request::new(Empty::<Bytes>::new());
                 *req.uri_mut() = uri.clone();
@@ -453,6 +482,7 @@ impl Bench {
                 }
                 Ok(n)
             }
+            #[cfg(feature = "c-reqwest")]
             Bench::Reqwest(c, url) => {
                 let mut resp = c
                     .get(url.clone())
@@ -468,6 +498,7 @@ impl Bench {
                 }
                 Ok(n)
             }
+            #[cfg(feature = "c-raw")]
             Bench::Raw {
                 addr,
                 req,
@@ -640,6 +671,13 @@ fn rusage() -> libc::rusage {
     }
 }
 
+/// `RssAnon` of /proc/self/status (Linux): resident anonymous memory now, in KiB.
+fn rss_anon_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("RssAnon:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn tv(t: libc::timeval) -> f64 {
     t.tv_sec as f64 + t.tv_usec as f64 / 1e6
 }
@@ -758,7 +796,54 @@ async fn run(a: Args) {
         "cpu_sys_s": sys,
         "cpu_us_per_req": if ok > 0 { cpu * 1e6 / ok as f64 } else { 0.0 },
         "max_rss_kb": r1.ru_maxrss,
+        "rss_anon_kb": rss_anon_kb(),
         "hooks_seen": if a.kind == Kind::HttptraceTraced { Some(hooks_seen) } else { None },
     });
     println!("{out}");
+    // Diagnostics: BENCH_SMAPS=path copies this process's memory map (per-mapping RSS) there.
+    if let Ok(path) = std::env::var("BENCH_SMAPS") {
+        if let Ok(m) = std::fs::read("/proc/self/smaps") {
+            let _ = std::fs::write(&path, m);
+        }
+        // And which pages of the executable's own mappings are resident: "offset present" lines,
+        // file offsets in hex (for mapping to symbols with `nm`).
+        let _ = std::fs::write(format!("{path}.pages"), resident_exe_pages());
+    }
+}
+
+/// For each page of this executable's file mappings, its file offset when it is resident
+/// (from /proc/self/pagemap, bit 63).
+fn resident_exe_pages() -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let exe = std::fs::read_link("/proc/self/exe").unwrap_or_default();
+    let exe = exe.to_string_lossy().into_owned();
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let Ok(mut pm) = std::fs::File::open("/proc/self/pagemap") else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for line in maps.lines() {
+        if !line.ends_with(exe.as_str()) {
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (range, perms, off) = (f[0], f[1], u64::from_str_radix(f[2], 16).unwrap_or(0));
+        let (a, b) = range.split_once('-').unwrap_or(("0", "0"));
+        let (a, b) = (
+            u64::from_str_radix(a, 16).unwrap_or(0),
+            u64::from_str_radix(b, 16).unwrap_or(0),
+        );
+        let mut page = a;
+        while page < b {
+            let mut e = [0u8; 8];
+            if pm.seek(SeekFrom::Start(page / 4096 * 8)).is_ok()
+                && pm.read_exact(&mut e).is_ok()
+                && u64::from_le_bytes(e) >> 63 == 1
+            {
+                out.push_str(&format!("{perms} {:x}\n", off + (page - a)));
+            }
+            page += 4096;
+        }
+    }
+    out
 }

@@ -25,6 +25,7 @@ struct Run {
     p50: f64,
     p99: f64,
     rss_kb: f64,
+    anon_kb: f64,
     errors: u64,
     hooks_seen: Option<u64>,
 }
@@ -111,6 +112,7 @@ fn main() {
             p50: f("p50_us"),
             p99: f("p99_us"),
             rss_kb: f("max_rss_kb"),
+            anon_kb: f("rss_anon_kb"),
             errors: v["errors"].as_u64().unwrap_or(0),
             hooks_seen: v["hooks_seen"].as_u64(),
         };
@@ -167,6 +169,13 @@ fn main() {
         "Peak RSS MiB (median of ru_maxrss)",
         &|r| r.rss_kb / 1024.0,
         1,
+    );
+    table(
+        &mut md,
+        "Anonymous RSS MiB at the end of the run (heap and stacks: peak RSS less the \
+         executable's and libraries' resident pages; `RssAnon` of /proc/self/status)",
+        &|r| r.anon_kb / 1024.0,
+        2,
     );
 
     let _ = writeln!(

@@ -64,6 +64,9 @@ pub(crate) struct H2Conn {
 struct Shared {
     send: SendRequest<Bytes>,
     info: Arc<ConnInfo>,
+    /// The target's `host:port`, what `get_conn` reports for a request this connection serves
+    /// from the cache (formatted once, not per request).
+    target_host_port: Box<str>,
     /// Go's `cc.reused`: flipped by the first stream.
     used: AtomicBool,
     /// Set when the connection task ended or the server sent GOAWAY.
@@ -75,7 +78,9 @@ struct Shared {
 
 struct Streams {
     open: usize,
-    last_active: Instant,
+    /// When `open` last dropped to 0 (read only for a traced request's `idle_time`, so the
+    /// clock is not read per stream).
+    idle_since: Option<Instant>,
 }
 
 /// The result of [`connect`]: ALPN may have chosen HTTP/1.1.
@@ -142,19 +147,17 @@ impl H2Conn {
     /// Account for a new stream and fire `got_conn` with Go's h2 rule.
     pub(crate) fn acquire(&self, t: &Tracer) {
         let reused = self.shared.used.swap(true, Ordering::AcqRel);
-        let (was_idle, idle_time) = {
+        let (was_idle, idle_since) = {
             let mut s = lock(&self.shared.streams);
             let was_idle = s.open == 0 && reused;
-            let idle = if was_idle {
-                s.last_active.elapsed()
-            } else {
-                Duration::ZERO
-            };
             s.open += 1;
-            s.last_active = Instant::now();
-            (was_idle, idle)
+            (was_idle, s.idle_since)
         };
         if t.is_active() {
+            let idle_time = match idle_since {
+                Some(since) if was_idle => since.elapsed(),
+                _ => Duration::ZERO,
+            };
             t.got_conn(&GotConnInfo {
                 conn: (*self.shared.info).clone(),
                 reused,
@@ -167,7 +170,14 @@ impl H2Conn {
     fn release(&self) {
         let mut s = lock(&self.shared.streams);
         s.open = s.open.saturating_sub(1);
-        s.last_active = Instant::now();
+        if s.open == 0 {
+            s.idle_since = Some(Instant::now());
+        }
+    }
+
+    /// The target's `host:port` (see `Shared::target_host_port`).
+    pub(crate) fn target_host_port(&self) -> &str {
+        &self.shared.target_host_port
     }
 
     /// Not closed, and the h2 connection accepts new streams (no GOAWAY, no error). A
@@ -308,11 +318,12 @@ async fn dial_h2(
         shared: Arc::new(Shared {
             send,
             info,
+            target_host_port: route.target_host_port().into_boxed_str(),
             used: AtomicBool::new(false),
             closed,
             streams: Mutex::new(Streams {
                 open: 0,
-                last_active: Instant::now(),
+                idle_since: None,
             }),
             _slot: slot,
         }),

@@ -31,6 +31,7 @@ mod dial;
 mod h1;
 mod h2;
 mod incoming;
+mod outlined;
 mod pool;
 mod redirect;
 mod route;

@@ -122,13 +122,8 @@ impl Route {
     pub(crate) fn first_hop_buf(&self) -> HostPort {
         match &self.proxy {
             Some(p) => HostPort::new(p.host.as_bytes(), p.port),
-            None => self.target_host_port_buf(),
+            None => HostPort::new(self.host.as_bytes(), self.port),
         }
-    }
-
-    /// [`Route::target_host_port`], formatted on the stack.
-    pub(crate) fn target_host_port_buf(&self) -> HostPort {
-        HostPort::new(self.host.as_bytes(), self.port)
     }
 
     /// The pool key: for plain http through a forward proxy the target is dropped (one pool of
