@@ -909,12 +909,6 @@ impl Call<'_> {
                 });
                 let deadline = self.deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
                 let pool = cfg.keep_alive.then(|| self.client.pool.clone());
-                let mut builder = Response::builder()
-                    .status(r.head.status)
-                    .version(r.head.version);
-                if let Some(h) = builder.headers_mut() {
-                    *h = r.head.headers;
-                }
                 let body = Incoming::h1(
                     conn,
                     r.framing,
@@ -926,12 +920,12 @@ impl Call<'_> {
                     url.clone(),
                     r.pending_write,
                 );
-                let resp = builder.body(body).map_err(|e| Failed {
-                    err: Error::with(Kind::Protocol, e),
-                    progress: Progress::ResponseStarted,
-                    conn_reused: was_reused,
-                    retry_reason: None,
-                })?;
+                // Parts set directly: `Response::builder` threads a `Result` through every
+                // setter for values that are already valid here.
+                let mut resp = Response::new(body);
+                *resp.status_mut() = r.head.status;
+                *resp.version_mut() = r.head.version;
+                *resp.headers_mut() = r.head.headers;
                 Ok(resp)
             }
             Err(AttemptError { err, progress }) => {

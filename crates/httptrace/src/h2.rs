@@ -387,18 +387,24 @@ pub(crate) async fn round_trip(
     let authority = host_header(url, headers);
     let pq = url.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let scheme = url.scheme_str().unwrap_or("https");
-    let uri = Uri::builder()
-        .scheme(scheme)
-        .authority(authority.as_ref())
-        .path_and_query(if pq.is_empty() { "/" } else { pq })
-        .build()
-        .map_err(|e| fail(Error::with(Kind::InvalidRequest, e)))?;
-    let mut req = Request::builder()
-        .method(method.clone())
-        .uri(uri)
-        .version(Version::HTTP_2)
-        .body(())
-        .map_err(|e| fail(Error::with(Kind::InvalidRequest, e)))?;
+    // The URL as given when it already is what goes on the wire (no userinfo, no Host header
+    // override, a path): sharing its bytes instead of parsing and copying them again saves
+    // two allocations per request.
+    let same_authority = url.authority().map(|a| a.as_str()) == Some(authority.as_ref());
+    let uri = if same_authority && pq.starts_with('/') {
+        url.clone()
+    } else {
+        Uri::builder()
+            .scheme(scheme)
+            .authority(authority.as_ref())
+            .path_and_query(if pq.is_empty() { "/" } else { pq })
+            .build()
+            .map_err(|e| fail(Error::with(Kind::InvalidRequest, e)))?
+    };
+    let mut req = Request::new(());
+    *req.method_mut() = method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = Version::HTTP_2;
     {
         let h = req.headers_mut();
         for (name, value) in headers {

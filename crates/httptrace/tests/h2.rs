@@ -85,6 +85,46 @@ async fn first_request_hook_order_and_pseudo_header_fields() {
     .await;
 }
 
+/// `:authority` is the Host header when one is set, and never carries the URL's userinfo; the
+/// URL is sent as given otherwise (the fast path shares its bytes).
+#[tokio::test]
+async fn authority_from_host_header_and_without_userinfo() {
+    bounded(async {
+        let (_, srv, c) = h2_server(Server::hello()).await;
+        let port = srv.port();
+        let plain = c.get(&srv.url("/a?x=1")).send().await.expect("GET");
+        assert_eq!(plain.status(), 200);
+        let host = c
+            .get(&srv.url("/b"))
+            .header("Host", "example.test")
+            .send()
+            .await
+            .expect("GET with Host");
+        assert_eq!(host.status(), 200);
+        let userinfo = c
+            .get(&format!("https://user:pw@127.0.0.1:{port}/c"))
+            .send()
+            .await
+            .expect("GET with userinfo");
+        assert_eq!(userinfo.status(), 200);
+        let seen = srv.requests();
+        let got: Vec<(Option<&str>, &str)> = seen
+            .iter()
+            .map(|r| (r.authority.as_deref(), r.target.as_str()))
+            .collect();
+        let want_plain = format!("127.0.0.1:{port}");
+        assert_eq!(
+            got,
+            vec![
+                (Some(want_plain.as_str()), "/a?x=1"),
+                (Some("example.test"), "/b"),
+                (Some(want_plain.as_str()), "/c"),
+            ]
+        );
+    })
+    .await;
+}
+
 /// Scenario (m), second request after the first finished.
 #[tokio::test]
 async fn second_sequential_request_reuses_connection() {

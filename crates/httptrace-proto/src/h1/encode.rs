@@ -43,6 +43,21 @@ fn is_field_value_byte(b: u8) -> bool {
 ///
 /// [`InvalidRequest::Method`].
 pub fn validate_method(m: &Method) -> Result<(), ProtoError> {
+    // The standard methods are tokens by definition.
+    if matches!(
+        *m,
+        Method::GET
+            | Method::POST
+            | Method::PUT
+            | Method::DELETE
+            | Method::HEAD
+            | Method::OPTIONS
+            | Method::PATCH
+            | Method::TRACE
+            | Method::CONNECT
+    ) {
+        return Ok(());
+    }
     let s = m.as_str().as_bytes();
     if s.is_empty() || !s.iter().all(|&b| is_tchar(b)) {
         return Err(InvalidRequest::Method.into());
