@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
@@ -229,8 +229,8 @@ fn reason_of(status: StatusCode, parsed: Option<&str>, window: &[u8]) -> Cow<'st
     }
 }
 
-/// Header fields a head may have for [`parse_response_head_bytes`] to share
-/// the buffer instead of copying values; beyond it that function copies.
+/// Header fields a head may have for [`ResponseParser`](super::ResponseParser) to
+/// share the buffer instead of copying values; beyond it the head is copied.
 pub(super) const SHARED_HEADERS: usize = 64;
 
 /// Like [`parse_response_head`], but on a complete head splits it off the
@@ -238,85 +238,17 @@ pub(super) const SHARED_HEADERS: usize = 64;
 /// no allocation per value (only header names outside the standard set
 /// allocate). Returns `Ok(None)` when more bytes are needed; the buffer is
 /// then untouched.
+///
+/// A one-shot [`ResponseParser`](super::ResponseParser): a connection that
+/// parses many heads should keep one of those instead (it remembers field
+/// names between heads).
 pub fn parse_response_head_bytes(
     buf: &mut BytesMut,
     limits: &Limits,
 ) -> Result<Option<ResponseHead>, ProtoError> {
-    let window_len = buf.len().min(limits.max_head_bytes);
-    let slots = limits
-        .max_headers
-        .min(window_len / 2 + 1)
-        .min(SHARED_HEADERS);
-    // (name start, name end, value start, value end) of each field.
-    let mut spans = [(0usize, 0usize, 0usize, 0usize); SHARED_HEADERS];
-    let (consumed, nfields, version, status, reason) = {
-        let window = &buf[..window_len];
-        let mut stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); SHARED_HEADERS];
-        let headers = stack.get_mut(..slots).unwrap_or(&mut []);
-        let mut response = httparse::Response::new(&mut []);
-        let mut config = httparse::ParserConfig::default();
-        config.allow_spaces_after_header_name_in_responses(true);
-        let consumed =
-            match config.parse_response_with_uninit_headers(&mut response, window, headers) {
-                Ok(httparse::Status::Complete(n)) => n,
-                Ok(httparse::Status::Partial) => {
-                    return if buf.len() > limits.max_head_bytes {
-                        Err(ProtoError::HeadTooLarge {
-                            limit: limits.max_head_bytes,
-                        })
-                    } else {
-                        Ok(None)
-                    };
-                }
-                Err(httparse::Error::TooManyHeaders) if slots < limits.max_headers => {
-                    // More fields than we share: take the copying path.
-                    return match parse_response_head(buf, limits)? {
-                        ParseStatus::Partial => Ok(None),
-                        ParseStatus::Complete { head, consumed } => {
-                            let _ = buf.split_to(consumed);
-                            Ok(Some(head))
-                        }
-                    };
-                }
-                Err(e) => {
-                    return Err(map_httparse_error(
-                        e,
-                        window,
-                        response.reason.is_some(),
-                        limits,
-                    ))
-                }
-            };
-        let (version, status, reason) = status_line(&response, window)?;
-        let base = window.as_ptr() as usize;
-        let off = |p: &[u8]| (p.as_ptr() as usize).wrapping_sub(base);
-        for (span, h) in spans.iter_mut().zip(response.headers.iter()) {
-            let n0 = off(h.name.as_bytes());
-            let v0 = off(h.value);
-            *span = (n0, n0 + h.name.len(), v0, v0 + h.value.len());
-        }
-        (consumed, response.headers.len(), version, status, reason)
-    };
-    let head: Bytes = buf.split_to(consumed).freeze();
-    let mut map = HeaderMap::with_capacity(nfields);
-    for &(n0, n1, v0, v1) in spans.iter().take(nfields) {
-        let name = head
-            .get(n0..n1)
-            .and_then(|n| HeaderName::from_bytes(n).ok())
-            .ok_or(ProtoError::InvalidHeader)?;
-        if v1 < v0 || v1 > head.len() {
-            return Err(ProtoError::InvalidHeader);
-        }
-        let value = HeaderValue::from_maybe_shared(head.slice(v0..v1))
-            .map_err(|_| ProtoError::InvalidHeader)?;
-        map.append(name, value);
-    }
-    Ok(Some(ResponseHead {
-        version,
-        status,
-        reason,
-        headers: map,
-    }))
+    super::ResponseParser::new()
+        .parse(buf, limits)
+        .map(|parsed| parsed.map(|p| p.head))
 }
 
 pub(super) fn map_httparse_error(

@@ -55,10 +55,9 @@ impl ParsedHead {
 /// A response head parser that lives as long as its connection.
 ///
 /// [`ResponseParser::parse`] accepts and rejects exactly what
-/// [`parse_response_head_bytes`](crate::parse_response_head_bytes) does
-/// (same leniencies, same limits, same errors) and, like it, splits the head
-/// off the front of the buffer and shares the buffer with the header
-/// values. It is cheaper per head because:
+/// [`parse_response_head`](crate::parse_response_head) does (same
+/// leniencies, same limits, same errors); unlike it, it splits the head off
+/// the front of the buffer and shares the buffer with the header values. It is cheaper per head because:
 ///
 /// * it remembers the field names of the previous head, by position: a
 ///   server sends the same fields in the same order on every response, so a
@@ -129,9 +128,8 @@ impl ResponseParser {
     ///
     /// # Errors
     ///
-    /// Exactly those of
-    /// [`parse_response_head_bytes`](crate::parse_response_head_bytes), for
-    /// the same bytes and limits.
+    /// Exactly those of [`parse_response_head`](crate::parse_response_head),
+    /// for the same bytes and limits.
     pub fn parse(
         &mut self,
         buf: &mut BytesMut,
