@@ -24,7 +24,7 @@ use crate::incoming::Incoming;
 use crate::outlined::Outlined;
 use crate::pool::{close_conn, Handoff, Pool, PoolConfig, SlotRequest};
 use crate::redirect;
-use crate::route::{HostPort, PoolKey, ProxyTarget, Route, Scheme};
+use crate::route::{PoolKey, ProxyTarget, Route, Scheme};
 use crate::trace::{
     ClientTrace, CloseReason, ConnInfo, GotConnInfo, NewConnInfo, NewConnReason, PoolWaitDoneInfo,
     PoolWaitStartInfo, Protocol, RedirectInfo, RequestDoneInfo, RequestStartInfo,
@@ -813,13 +813,17 @@ impl Call<'_> {
                 Conn::H2(c)
             }
             None => {
-                // Only hooks read it: not built without a trace, and on the stack when it is.
-                let host_port = if t.is_active() {
-                    route.first_hop_buf()
+                // Only hooks read it: not built without a trace; borrowed from the URL when it
+                // is written there as it would be formatted; else formatted on the stack.
+                let formatted;
+                let host_port = if !t.is_active() {
+                    ""
+                } else if let Some(s) = route.first_hop_str(url) {
+                    s
                 } else {
-                    HostPort::empty()
+                    formatted = route.first_hop_buf();
+                    formatted.as_str()
                 };
-                let host_port = host_port.as_str();
                 t.get_conn(host_port);
                 self.get_conn(route, key, host_port, use_h2)
                     .await

@@ -75,6 +75,10 @@ pub(crate) struct Route {
     pub(crate) host: Host,
     pub(crate) port: u16,
     pub(crate) proxy: Option<Arc<ProxyTarget>>,
+    /// The URL's authority is exactly `host:port` as Go's `GetConn` reports it (no userinfo,
+    /// an explicit port without leading zeros, a lower-case host without `%`): hooks can borrow
+    /// it instead of formatting it (see [`Route::first_hop_str`]).
+    pub(crate) authority_is_host_port: bool,
 }
 
 impl Route {
@@ -109,7 +113,18 @@ impl Route {
             host: Host::new(a.host, a.has_upper),
             port: a.port.unwrap_or_else(|| scheme.default_port()),
             proxy,
+            authority_is_host_port: a.canonical,
         })
+    }
+
+    /// The first hop's `host:port` borrowed from `url` (the URL this route was built from),
+    /// when it is written there exactly as [`Route::first_hop_buf`] would format it: the
+    /// common case costs no formatting.
+    pub(crate) fn first_hop_str<'u>(&self, url: &'u Uri) -> Option<&'u str> {
+        if self.proxy.is_some() || !self.authority_is_host_port {
+            return None;
+        }
+        url.authority().map(|a| a.as_str())
     }
 
     /// The target's `host:port`.
@@ -230,14 +245,6 @@ pub(crate) enum HostPort {
 
 impl HostPort {
     const INLINE: usize = 80;
-
-    /// The empty string (what hooks would get when nothing reads it).
-    pub(crate) fn empty() -> HostPort {
-        HostPort::Inline {
-            len: 0,
-            buf: [0; HostPort::INLINE],
-        }
-    }
 
     /// `host` is the bytes of a `&str` (a whole string, so the result stays UTF-8).
     pub(crate) fn new(host: &[u8], port: u16) -> HostPort {
@@ -488,6 +495,9 @@ pub(crate) struct AuthorityParts<'a> {
     pub(crate) port: Option<u16>,
     /// True when the host has upper-case ASCII letters.
     pub(crate) has_upper: bool,
+    /// True when the authority is exactly `host:port` in canonical form: no userinfo, an
+    /// explicit port without leading zeros, a host without upper-case letters or `%`.
+    pub(crate) canonical: bool,
 }
 
 /// Split an authority into host and port in one pass over its bytes, checking the host as
@@ -520,6 +530,7 @@ pub(crate) fn split_authority(auth: &str) -> Result<AuthorityParts<'_>, Error> {
         return Err(Error::with(Kind::InvalidRequest, msg("URL has no host")));
     }
     let mut has_upper = false;
+    let mut has_pct = false;
     for &c in host.as_bytes() {
         if !c.is_ascii() {
             return Err(non_ascii_host(host));
@@ -528,7 +539,12 @@ pub(crate) fn split_authority(auth: &str) -> Result<AuthorityParts<'_>, Error> {
             return Err(invalid_host(host));
         }
         has_upper |= c.is_ascii_uppercase();
+        has_pct |= c == b'%';
     }
+    let canonical = start == 0
+        && !has_upper
+        && !has_pct
+        && matches!(port_str, Some(p) if !p.is_empty() && (p.len() == 1 || !p.starts_with('0')));
     let port = match port_str {
         None | Some("") => None,
         Some(p) => Some(parse_port(p).ok_or_else(|| {
@@ -542,6 +558,7 @@ pub(crate) fn split_authority(auth: &str) -> Result<AuthorityParts<'_>, Error> {
         host,
         port,
         has_upper,
+        canonical,
     })
 }
 
@@ -610,6 +627,38 @@ mod tests {
     }
 
     #[test]
+    fn first_hop_str_borrows_only_what_formatting_would_give() {
+        let proxy = crate::dial::proxy::parse_proxy_url("http://proxy.test:3128").unwrap();
+        for (url, borrowed) in [
+            ("http://127.0.0.1:8080/", true),
+            ("https://example.com:443/x?y", true),
+            ("http://[::1]:8443/", true),
+            ("http://h:0/", true),
+            ("http://example.com/", false), // default port: not written
+            ("http://Example.com:80/", false), // upper case: the route lower-cases it
+            ("http://u:p@h.test:81/", false), // userinfo
+            ("http://h.test:0081/", false), // leading zeros
+            ("http://[fe80::1%25eth0]:80/", false),
+            ("http://h.test:/", false), // empty port: the default
+        ] {
+            let uri: Uri = url.parse().unwrap();
+            let route = Route::from_uri(&uri, None).unwrap();
+            let formatted = route.first_hop_buf();
+            match route.first_hop_str(&uri) {
+                Some(s) => {
+                    assert!(borrowed, "{url}: borrowed {s:?}");
+                    assert_eq!(s, formatted.as_str(), "{url}");
+                }
+                None => assert!(!borrowed, "{url}: not borrowed"),
+            }
+            // Through a proxy the first hop is the proxy: never the URL's authority.
+            let via = Route::from_uri(&uri, Some(proxy.clone())).unwrap();
+            assert_eq!(via.first_hop_str(&uri), None, "{url}");
+            assert_eq!(via.first_hop_buf().as_str(), "proxy.test:3128", "{url}");
+        }
+    }
+
+    #[test]
     fn split_authority_refuses_bad_hosts_and_ports() {
         for bad in [
             "", "@", ":80", "[::1", "[::1]x", "h\u{e9}", "a b", "h:99999", "h:8a",
@@ -649,7 +698,6 @@ mod tests {
             HostPort::new(long.as_bytes(), 1).as_str(),
             format!("{long}:1")
         );
-        assert_eq!(HostPort::empty().as_str(), "");
     }
 
     #[test]

@@ -90,6 +90,7 @@ fn route(scheme: Scheme, host: &str, port: u16, proxy: Option<&str>) -> Route {
         host: host.into(),
         port,
         proxy: proxy.map(|p| parse_proxy_url(p).unwrap()),
+        authority_is_host_port: false,
     }
 }
 
