@@ -2,9 +2,13 @@
 # Installs the Debian packages the project's checks need on a fresh machine:
 #   golang-go  - Go 1.19 for ../shared/conformance (Go's own client is the reference)
 #   nginx-light, tinyproxy, microsocks - real peers for the interop suite (tests/interop)
+#   valgrind   - with --bench only: bench/instructions (instructions per request)
 # Idempotent: only missing packages are installed. Needs root (as on the project's machines).
 set -euo pipefail
 need=()
+if [ "${1:-}" = --bench ]; then
+  command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+fi
 command -v go >/dev/null 2>&1 || need+=(golang-go)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/bin/tinyproxy ] || need+=(tinyproxy)
