@@ -2,7 +2,7 @@
 //! checkout. The exchange on a connection is in `h1::round_trip` (and `h2`).
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -1042,10 +1042,13 @@ impl Call<'_> {
                     crate::h2::Connected::H1(c) => Conn::H1(c),
                 });
         }
-        let mut handoff = client
-            .cfg
-            .keep_alive
-            .then(|| ReturnOnDrop::new(client.pool.wait_for_returned(&key), &client.pool));
+        let dialed = Arc::new(AtomicBool::new(false));
+        let mut handoff = client.cfg.keep_alive.then(|| {
+            ReturnOnDrop::new(
+                client.pool.wait_for_returned(&key, dialed.clone()),
+                &client.pool,
+            )
+        });
         let (tx, mut rx) = oneshot::channel::<Result<H1Conn, Error>>();
         let task_client = client.clone();
         let task_route = route.clone();
@@ -1061,6 +1064,8 @@ impl Call<'_> {
                     c.slot = slot;
                     c
                 });
+            // From here on the pool hands returned connections to other requests.
+            dialed.store(true, Ordering::Release);
             if let Err(Ok(conn)) = tx.send(res) {
                 // Our requester took another connection (or gave up): keep this one.
                 if task_client.cfg.keep_alive {

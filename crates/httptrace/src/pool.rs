@@ -3,6 +3,7 @@
 //! Go reports to `put_idle_conn`.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -42,10 +43,23 @@ struct Shared {
     state: Mutex<State>,
 }
 
+/// A request that dials and would take a connection returned before its dial ends.
+struct DialWaiter {
+    /// Set by the dial task when the dial ended (either way).
+    dialed: Arc<AtomicBool>,
+    tx: oneshot::Sender<H1Conn>,
+}
+
+impl DialWaiter {
+    fn wants(&self) -> bool {
+        !self.tx.is_closed() && !self.dialed.load(Ordering::Acquire)
+    }
+}
+
 #[derive(Default)]
 struct State {
     idle: KeyMap<Vec<IdleConn>>,
-    waiters: KeyMap<VecDeque<oneshot::Sender<H1Conn>>>,
+    waiters: KeyMap<VecDeque<DialWaiter>>,
     /// Requests waiting for a connection slot (at `max_conns_per_host`): they take a returned
     /// connection or a freed slot, whichever comes first.
     slot_waiters: KeyMap<VecDeque<oneshot::Sender<Handoff>>>,
@@ -174,14 +188,19 @@ impl Pool {
     }
 
     /// Register interest in a connection for `key` returned by another request while this one
-    /// dials (Go's wantConn).
-    pub(crate) fn wait_for_returned(&self, key: &PoolKey) -> oneshot::Receiver<H1Conn> {
+    /// dials (Go's wantConn). The dial marks `dialed` when it ends: from then on the request
+    /// has its own result (connection or error) and returned connections go elsewhere.
+    pub(crate) fn wait_for_returned(
+        &self,
+        key: &PoolKey,
+        dialed: Arc<AtomicBool>,
+    ) -> oneshot::Receiver<H1Conn> {
         let (tx, rx) = oneshot::channel();
         let mut st = self.lock();
         let q = st.waiters.entry(key.clone()).or_default();
         // Requesters that got their connection elsewhere leave closed senders behind.
-        q.retain(|tx| !tx.is_closed());
-        q.push_back(tx);
+        q.retain(|w| w.wants());
+        q.push_back(DialWaiter { dialed, tx });
         rx
     }
 
@@ -225,9 +244,17 @@ impl Pool {
                     }
                 }
                 if let Some(q) = st.waiters.get_mut(&key).filter(|_| pending.is_some()) {
-                    while let Some(tx) = q.pop_front() {
+                    while let Some(w) = q.pop_front() {
                         let Some(c) = pending.take() else { break };
-                        match tx.send(c) {
+                        // Go's `wantConn.tryDeliver` fails once the dial delivered: a request
+                        // whose own dial ended is not waiting any more, even if it has not run
+                        // yet. Handing it this connection would leave it stranded while the
+                        // request that returned it dials a new one.
+                        if !w.wants() {
+                            pending = Some(c);
+                            continue;
+                        }
+                        match w.tx.send(c) {
                             Ok(()) => break,
                             Err(c) => pending = Some(c),
                         }
@@ -410,4 +437,70 @@ pub(crate) fn close_conn(conn: H1Conn, reason: CloseReason, t: &Tracer) {
         });
     }
     drop(conn);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::{Host, Scheme};
+    use crate::stream::Stream;
+    use crate::trace::{ConnInfo, Protocol};
+
+    fn pool() -> Pool {
+        Pool::new(PoolConfig {
+            max_idle_per_host: 8,
+            max_idle: 8,
+            idle_timeout: None,
+            max_conns_per_host: None,
+        })
+    }
+
+    /// A connected client-side `H1Conn` for `key`, and the server side (kept open).
+    async fn conn(key: &PoolKey) -> (H1Conn, tokio::net::TcpStream) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (client, server) = tokio::join!(tokio::net::TcpStream::connect(addr), l.accept());
+        let info = Arc::new(ConnInfo {
+            id: 0,
+            local_addr: None,
+            remote_addr: addr,
+            protocol: Protocol::Http1,
+            tls: None,
+            proxy: None,
+        });
+        let c = H1Conn::new(Stream::Tcp(client.unwrap()), info, key.clone());
+        (c, server.unwrap().0)
+    }
+
+    /// Go's `wantConn.tryDeliver` fails once the dial delivered: a returned connection skips a
+    /// waiter whose dial ended (even though that request has not run since) and goes idle,
+    /// where the next request finds it.
+    #[tokio::test]
+    async fn returned_connection_skips_a_waiter_whose_dial_ended() {
+        let key = PoolKey::new(Scheme::Http, Host::from("a.test"), 80, None);
+        let p = pool();
+        let dialed = Arc::new(AtomicBool::new(false));
+        let mut stale = p.wait_for_returned(&key, dialed.clone());
+        let still_dialing = Arc::new(AtomicBool::new(false));
+        let mut waiting = p.wait_for_returned(&key, still_dialing);
+        dialed.store(true, Ordering::Release);
+
+        let (c1, _s1) = conn(&key).await;
+        p.put(c1, &Tracer::none());
+        assert!(
+            stale.try_recv().is_err(),
+            "handed to a waiter whose dial ended"
+        );
+        assert!(
+            waiting.try_recv().is_ok(),
+            "the waiter still dialing gets it"
+        );
+
+        let (c2, _s2) = conn(&key).await;
+        p.put(c2, &Tracer::none());
+        assert!(stale.try_recv().is_err());
+        let (found, discarded) = p.take_idle(&key, &Tracer::none());
+        assert!(found.is_some(), "with no waiter left it goes idle");
+        assert_eq!(discarded, 0);
+    }
 }

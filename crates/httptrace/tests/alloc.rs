@@ -22,6 +22,9 @@ use std::time::Instant;
 
 use httptrace::{Body, Client, ClientTrace, RequestTraceExt};
 
+mod support;
+use support::ThreadPeer;
+
 struct Counting;
 
 thread_local! {
@@ -71,54 +74,6 @@ async fn counted<F: std::future::Future<Output = ()>>(f: F) -> (u64, u64) {
     f.await;
     ON.with(|on| on.set(false));
     (COUNT.with(Cell::get), BYTES.with(Cell::get))
-}
-
-/// The in-process HTTP/1.1 peer (`Hello, world!`, 13 bytes) on its own OS thread and runtime.
-struct Peer {
-    url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Peer {
-    fn start() -> Peer {
-        let (url_tx, url_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("alloc-peer".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    let srv = httptrace_peers::http1::Server::hello()
-                        .start()
-                        .await
-                        .unwrap();
-                    url_tx.send(srv.url("/")).unwrap();
-                    let _ = stop_rx.await;
-                    drop(srv);
-                });
-            })
-            .unwrap();
-        Peer {
-            url: url_rx.recv().unwrap(),
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 type Slots = Arc<[AtomicU64; 16]>;
@@ -216,8 +171,8 @@ const N: usize = 200;
 /// route's host was stored inline and emptied idle lists were kept. The bound is that plus one.
 const MAX_ALLOCS_PER_REQUEST: f64 = 4.0;
 
-fn setup() -> (Peer, tokio::runtime::Runtime, Client, http::Uri) {
-    let peer = Peer::start();
+fn setup() -> (ThreadPeer, tokio::runtime::Runtime, Client, http::Uri) {
+    let peer = ThreadPeer::hello();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -292,7 +247,7 @@ fn no_trace_allocates_nothing_for_tracing() {
 
 #[test]
 fn client_wide_trace_allocates_nothing_per_request() {
-    let peer = Peer::start();
+    let peer = ThreadPeer::hello();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -741,3 +741,54 @@ pub async fn http_proxy(auth: Option<(String, String)>) -> ProxyHandle {
 pub async fn socks5_proxy(auth: Option<(String, String)>) -> Socks5Handle {
     Socks5Proxy::start(auth).await.expect("SOCKS5 proxy starts")
 }
+
+/// The in-process HTTP/1.1 peer (`Hello, world!`, 13 bytes) on its own OS thread and runtime:
+/// its work happens outside the test's runtime (allocation counts; task interleavings as with
+/// a real server on another core).
+pub struct ThreadPeer {
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ThreadPeer {
+    /// Start it; `url` is its `/`.
+    pub fn hello() -> ThreadPeer {
+        let (url_tx, url_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("thread-peer".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let srv = httptrace_peers::http1::Server::hello()
+                        .start()
+                        .await
+                        .unwrap();
+                    url_tx.send(srv.url("/")).unwrap();
+                    let _ = stop_rx.await;
+                    drop(srv);
+                });
+            })
+            .unwrap();
+        ThreadPeer {
+            url: url_rx.recv().unwrap(),
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ThreadPeer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
