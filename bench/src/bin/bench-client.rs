@@ -689,10 +689,57 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run(a));
+    let mut p = rt.block_on(prepare(a));
+    let m = measured_window(&rt, &mut p);
+    report(&p, m);
 }
 
-async fn run(a: Args) {
+/// The client, its workers after the probe and the warm-up, and what the report needs.
+struct Prepared {
+    a: Args,
+    uri: http::Uri,
+    bench: Arc<Bench>,
+    workers: Vec<Worker>,
+    expect: u64,
+    slots_all: Vec<Arc<[AtomicU64; 16]>>,
+}
+
+/// What the measured window took.
+struct Measured {
+    workers: Vec<Worker>,
+    wall: f64,
+    r0: libc::rusage,
+    r1: libc::rusage,
+}
+
+/// The measured window, as a function of its own that is never inlined: `bench/instructions`
+/// runs callgrind with `--toggle-collect=*measured_window*`, so that only the requests of this
+/// window are counted (the tasks run inside this `block_on` on the current-thread runtime).
+#[inline(never)]
+fn measured_window(rt: &tokio::runtime::Runtime, p: &mut Prepared) -> Measured {
+    let stop = Stop {
+        deadline: p
+            .a
+            .duration
+            .map(|d| Instant::now() + Duration::from_secs_f64(d)),
+        budget: p.a.requests.map(|n| Arc::new(AtomicU64::new(n))),
+    };
+    let r0 = rusage();
+    let t0 = Instant::now();
+    let workers = std::mem::take(&mut p.workers);
+    let workers = rt.block_on(phase(&p.bench, &p.uri, workers, stop, p.expect));
+    let wall = t0.elapsed().as_secs_f64();
+    let r1 = rusage();
+    Measured {
+        workers,
+        wall,
+        r0,
+        r1,
+    }
+}
+
+/// Probe and warm-up.
+async fn prepare(a: Args) -> Prepared {
     let uri: http::Uri = a.url.parse().unwrap_or_else(|_| usage("bad --url"));
     let base = Instant::now();
     let mut slots_all = Vec::new();
@@ -748,19 +795,26 @@ async fn run(a: Args) {
         w.first_error = None;
     }
 
-    // Measured window.
-    let stop = Stop {
-        deadline: a
-            .duration
-            .map(|d| Instant::now() + Duration::from_secs_f64(d)),
-        budget: a.requests.map(|n| Arc::new(AtomicU64::new(n))),
-    };
-    let r0 = rusage();
-    let t0 = Instant::now();
-    let workers = phase(&bench, &uri, workers, stop, expect).await;
-    let wall = t0.elapsed().as_secs_f64();
-    let r1 = rusage();
+    Prepared {
+        a,
+        uri,
+        bench,
+        workers,
+        expect,
+        slots_all,
+    }
+}
 
+/// One JSON line for the measured window.
+fn report(p: &Prepared, m: Measured) {
+    let Measured {
+        workers,
+        wall,
+        r0,
+        r1,
+    } = m;
+    let a = &p.a;
+    let slots_all = &p.slots_all;
     let mut hist = Hist::new();
     let (mut ok, mut errors, mut first_error) = (0u64, 0u64, None);
     for w in &workers {
