@@ -138,33 +138,16 @@ pub fn parse_response_head(buf: &[u8], limits: &Limits) -> Result<ParseStatus, P
         &mut heap
     };
 
-    let mut response = httparse::Response::new(&mut []);
-    let mut config = httparse::ParserConfig::default();
-    config.allow_spaces_after_header_name_in_responses(true);
-    let parsed = config.parse_response_with_uninit_headers(&mut response, window, headers);
-
-    let consumed = match parsed {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            return if buf.len() > limits.max_head_bytes {
-                Err(ProtoError::HeadTooLarge {
-                    limit: limits.max_head_bytes,
-                })
-            } else {
-                Ok(ParseStatus::Partial)
-            };
-        }
-        Err(e) => {
-            return Err(map_httparse_error(
-                e,
-                window,
-                response.reason.is_some(),
-                limits,
-            ))
-        }
+    let Httparsed::Complete {
+        response,
+        consumed,
+        version,
+        status,
+        reason,
+    } = httparse_head(window, buf.len(), headers, limits, false)?
+    else {
+        return Ok(ParseStatus::Partial);
     };
-
-    let (version, status, reason) = status_line(&response, window)?;
 
     let mut map = HeaderMap::try_with_capacity(response.headers.len()).map_err(|_| {
         ProtoError::TooManyHeaders {
@@ -192,8 +175,66 @@ pub fn parse_response_head(buf: &[u8], limits: &Limits) -> Result<ParseStatus, P
     })
 }
 
+/// What one httparse pass over a head's window gave.
+pub(super) enum Httparsed<'h, 'b> {
+    /// More bytes are needed.
+    Partial,
+    /// More fields than header slots (only when the caller said it has more slots).
+    NeedMoreSlots,
+    /// A whole head: its fields in `response.headers`, `consumed` bytes long.
+    Complete {
+        response: httparse::Response<'h, 'b>,
+        consumed: usize,
+        version: Version,
+        status: StatusCode,
+        reason: Cow<'static, str>,
+    },
+}
+
+/// One httparse pass over `window` (the buffer's first `max_head_bytes`, the buffer being
+/// `buf_len` long) with both parsers' leniencies, limits and error mapping. With
+/// `more_slots`, running out of `headers` is [`Httparsed::NeedMoreSlots`] instead of
+/// [`ProtoError::TooManyHeaders`].
+pub(super) fn httparse_head<'h, 'b>(
+    window: &'b [u8],
+    buf_len: usize,
+    headers: &'h mut [MaybeUninit<httparse::Header<'b>>],
+    limits: &Limits,
+    more_slots: bool,
+) -> Result<Httparsed<'h, 'b>, ProtoError> {
+    let mut response = httparse::Response::new(&mut []);
+    let mut config = httparse::ParserConfig::default();
+    config.allow_spaces_after_header_name_in_responses(true);
+    let consumed = match config.parse_response_with_uninit_headers(&mut response, window, headers) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf_len > limits.max_head_bytes => {
+            return Err(ProtoError::HeadTooLarge {
+                limit: limits.max_head_bytes,
+            })
+        }
+        Ok(httparse::Status::Partial) => return Ok(Httparsed::Partial),
+        Err(httparse::Error::TooManyHeaders) if more_slots => return Ok(Httparsed::NeedMoreSlots),
+        Err(e) => {
+            return Err(map_httparse_error(
+                e,
+                window,
+                response.reason.is_some(),
+                limits,
+            ))
+        }
+    };
+    let (version, status, reason) = status_line(&response, window)?;
+    Ok(Httparsed::Complete {
+        response,
+        consumed,
+        version,
+        status,
+        reason,
+    })
+}
+
 /// Version, status and reason of a parsed status line.
-pub(super) fn status_line(
+fn status_line(
     response: &httparse::Response<'_, '_>,
     window: &[u8],
 ) -> Result<(Version, StatusCode, Cow<'static, str>), ProtoError> {
@@ -251,7 +292,7 @@ pub fn parse_response_head_bytes(
         .map(|parsed| parsed.map(|p| p.head))
 }
 
-pub(super) fn map_httparse_error(
+fn map_httparse_error(
     e: httparse::Error,
     window: &[u8],
     status_line_done: bool,

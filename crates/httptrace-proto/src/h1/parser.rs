@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use super::error::ProtoError;
 use super::head::{
-    map_httparse_error, status_line, BodyKind, FramingFields, Limits, ResponseHead, SHARED_HEADERS,
+    httparse_head, BodyKind, FramingFields, Httparsed, Limits, ResponseHead, SHARED_HEADERS,
 };
 
 /// How many header field names a [`ResponseParser`] remembers (by position
@@ -270,31 +270,18 @@ fn scan<'b>(
     limits: &Limits,
     more_slots: bool,
 ) -> Result<Scan, ProtoError> {
-    let mut response = httparse::Response::new(&mut []);
-    let mut config = httparse::ParserConfig::default();
-    config.allow_spaces_after_header_name_in_responses(true);
-    let consumed = match config.parse_response_with_uninit_headers(&mut response, window, headers) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            return if buf_len > limits.max_head_bytes {
-                Err(ProtoError::HeadTooLarge {
-                    limit: limits.max_head_bytes,
-                })
-            } else {
-                Ok(Scan::Partial)
-            };
-        }
-        Err(httparse::Error::TooManyHeaders) if more_slots => return Ok(Scan::NeedMoreSlots),
-        Err(e) => {
-            return Err(map_httparse_error(
-                e,
-                window,
-                response.reason.is_some(),
-                limits,
-            ))
-        }
-    };
-    let (version, status, reason) = status_line(&response, window)?;
+    let (response, consumed, version, status, reason) =
+        match httparse_head(window, buf_len, headers, limits, more_slots)? {
+            Httparsed::Partial => return Ok(Scan::Partial),
+            Httparsed::NeedMoreSlots => return Ok(Scan::NeedMoreSlots),
+            Httparsed::Complete {
+                response,
+                consumed,
+                version,
+                status,
+                reason,
+            } => (response, consumed, version, status, reason),
+        };
     let base = window.as_ptr() as usize;
     let off = |p: &[u8]| (p.as_ptr() as usize).wrapping_sub(base);
     spans.clear();
