@@ -274,16 +274,23 @@ impl ClientBuilder {
         self
     }
     /// Trust the CA certificates in this PEM file, besides the system roots.
+    ///
+    /// The file is read by [`build`](Self::build), which fails on an unreadable file or one
+    /// without PEM certificates; the certificates themselves are parsed with the rest of the TLS
+    /// configuration at the client's first TLS connection, whose request fails with an
+    /// [`is_builder`](crate::Error::is_builder) error if one is unusable.
     pub fn ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.tls.ca_files.push(path.into());
         self
     }
-    /// Trust this DER-encoded CA certificate.
+    /// Trust this DER-encoded CA certificate. It is parsed at the client's first TLS connection
+    /// (see [`ca_file`](Self::ca_file)).
     pub fn add_root_certificate_der(mut self, der: Vec<u8>) -> Self {
         self.tls.extra_roots_der.push(der.into());
         self
     }
-    /// Use the operating system's root certificates (default `true`).
+    /// Use the operating system's root certificates (default `true`). They are loaded at the
+    /// client's first TLS connection: a client that only speaks plain HTTP never reads them.
     pub fn native_roots(mut self, on: bool) -> Self {
         self.tls.use_native_roots = on;
         self
@@ -1035,12 +1042,14 @@ impl Call<'_> {
             // Boxed: dialing and the HTTP/2 handshake are most of a request's state machine, and
             // happen once per connection; inline, every request's future would carry their
             // size (~6 KB).
-            return Box::pin(crate::h2::connect(client, route, &key, alpn, t, slot))
-                .await
-                .map(|c| match c {
-                    crate::h2::Connected::H2(c) => Conn::H2(c),
-                    crate::h2::Connected::H1(c) => Conn::H1(c),
-                });
+            // A trait object, so that the drop glue of the connect future is compiled once
+            // rather than in every codegen unit that drops a request's future.
+            let connecting: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
+                Box::pin(crate::h2::connect(client, route, &key, alpn, t, slot));
+            return connecting.await.map(|c| match c {
+                crate::h2::Connected::H2(c) => Conn::H2(c),
+                crate::h2::Connected::H1(c) => Conn::H1(c),
+            });
         }
         let dialed = Arc::new(AtomicBool::new(false));
         let mut handoff = client.cfg.keep_alive.then(|| {

@@ -1,6 +1,7 @@
 //! The byte stream under a connection: TCP, or TLS over a stream (TLS to the target, possibly
 //! inside a CONNECT tunnel that itself runs over TLS to an HTTPS proxy).
 
+use std::fmt;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -13,8 +14,25 @@ use tokio::net::TcpStream;
 pub(crate) enum Stream {
     /// Plain TCP.
     Tcp(TcpStream),
-    /// TLS over another stream.
-    Tls(Box<tokio_rustls::client::TlsStream<Stream>>),
+    /// TLS over another stream, behind a vtable: the rustls connection's code (reads, writes,
+    /// and above all its drop glue, which rustc copies into every codegen unit that drops a
+    /// `Stream` or anything holding one) is then compiled once, in the vtable. Its cost, an
+    /// indirect call per read or write, is nothing beside the record's cryptography.
+    Tls(Box<dyn TlsIo>),
+}
+
+/// A TLS stream over a [`Stream`] (object-safe, for [`Stream::Tls`]).
+pub(crate) trait TlsIo: AsyncRead + AsyncWrite + Unpin + Send + Sync + fmt::Debug {
+    /// The TCP socket under the TLS layers.
+    #[cfg(target_os = "linux")]
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl TlsIo for tokio_rustls::client::TlsStream<Stream> {
+    #[cfg(target_os = "linux")]
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0.tcp()
+    }
 }
 
 impl Stream {
@@ -24,7 +42,7 @@ impl Stream {
     fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Tcp(s) => s,
-            Stream::Tls(s) => s.get_ref().0.tcp(),
+            Stream::Tls(s) => s.tcp(),
         }
     }
 

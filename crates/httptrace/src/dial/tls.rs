@@ -18,7 +18,7 @@
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -94,24 +94,62 @@ pub(crate) enum Alpn {
     None,
 }
 
-/// The client's TLS configuration, built once per client.
+/// The client's TLS configuration: checked when the client is built, turned into rustls
+/// configurations at the first TLS connection.
+///
+/// Building a `rustls::ClientConfig` means loading and parsing the trusted roots (the system
+/// store: a few hundred certificates read from disk) and running rustls' and webpki's setup
+/// code. A client that only ever speaks plain HTTP needs none of it, so `new` checks only what
+/// the user gave (versions, CA files readable and holding PEM certificates) and the rest waits
+/// for [`TlsConnector::handshake`].
 pub(crate) struct TlsConnector {
+    /// The options, with the CA files' certificates read into `extra_roots_der`.
+    opts: TlsOptions,
+    configs: OnceLock<Configs>,
+    handshake_timeout: Option<Duration>,
+}
+
+/// The three ALPN variants of the client's rustls configuration (one session store).
+struct Configs {
     h2: Arc<ClientConfig>,
     h1: Arc<ClientConfig>,
     none: Arc<ClientConfig>,
-    handshake_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for TlsConnector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsConnector")
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("configured", &self.configs.get().is_some())
             .finish_non_exhaustive()
     }
 }
 
 fn builder_error(s: impl Into<String>) -> Error {
     Error::with(Kind::Builder, msg(s))
+}
+
+/// The certificates of the CA files, as DER. Fails on an unreadable file, invalid PEM, or a
+/// file without certificates.
+fn read_ca_files(paths: &[PathBuf]) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let mut out = Vec::new();
+    for path in paths {
+        let iter = CertificateDer::pem_file_iter(path)
+            .map_err(|e| builder_error(format!("cannot read CA file {}: {e}", path.display())))?;
+        let before = out.len();
+        for cert in iter {
+            out.push(cert.map_err(|e| {
+                builder_error(format!("invalid PEM in CA file {}: {e}", path.display()))
+            })?);
+        }
+        if out.len() == before {
+            return Err(builder_error(format!(
+                "no certificate found in CA file {}",
+                path.display()
+            )));
+        }
+    }
+    Ok(out)
 }
 
 fn load_roots(opts: &TlsOptions) -> Result<RootCertStore, Error> {
@@ -127,41 +165,14 @@ fn load_roots(opts: &TlsOptions) -> Result<RootCertStore, Error> {
             tracing::warn!("no usable system root certificates found");
         }
     }
+    #[cfg(feature = "webpki-roots")]
     if opts.use_webpki_roots {
-        #[cfg(feature = "webpki-roots")]
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        #[cfg(not(feature = "webpki-roots"))]
-        return Err(builder_error(
-            "webpki roots requested but httptrace was built without the `webpki-roots` feature",
-        ));
     }
     for der in &opts.extra_roots_der {
         roots
             .add(der.clone())
-            .map_err(|e| Error::with(Kind::Builder, e))?;
-    }
-    for path in &opts.ca_files {
-        let iter = CertificateDer::pem_file_iter(path)
-            .map_err(|e| builder_error(format!("cannot read CA file {}: {e}", path.display())))?;
-        let mut n = 0usize;
-        for cert in iter {
-            let cert = cert.map_err(|e| {
-                builder_error(format!("invalid PEM in CA file {}: {e}", path.display()))
-            })?;
-            roots.add(cert).map_err(|e| {
-                builder_error(format!(
-                    "unusable certificate in CA file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            n += 1;
-        }
-        if n == 0 {
-            return Err(builder_error(format!(
-                "no certificate found in CA file {}",
-                path.display()
-            )));
-        }
+            .map_err(|e| builder_error(format!("unusable trusted certificate: {e}")))?;
     }
     Ok(roots)
 }
@@ -189,13 +200,47 @@ fn versions(opts: &TlsOptions) -> Result<Vec<&'static rustls::SupportedProtocolV
 }
 
 impl TlsConnector {
-    /// Build the client's TLS configuration. Fails (`Kind::Builder`) on an unreadable or empty CA
-    /// file, an invalid certificate, or inconsistent versions.
+    /// Check the client's TLS options. Fails (`Kind::Builder`) on an unreadable or empty CA
+    /// file, invalid PEM, inconsistent versions, or webpki roots asked for without the
+    /// `webpki-roots` feature. The rustls configurations are built at the first handshake.
     pub(crate) fn new(opts: &TlsOptions) -> Result<TlsConnector, Error> {
+        versions(opts)?;
+        #[cfg(not(feature = "webpki-roots"))]
+        if opts.use_webpki_roots {
+            return Err(builder_error(
+                "webpki roots requested but httptrace was built without the `webpki-roots` feature",
+            ));
+        }
+        let mut opts = opts.clone();
+        let from_files = read_ca_files(&opts.ca_files)?;
+        opts.extra_roots_der.extend(from_files);
+        opts.ca_files.clear();
+        Ok(TlsConnector {
+            handshake_timeout: opts.handshake_timeout,
+            opts,
+            configs: OnceLock::new(),
+        })
+    }
+
+    /// The rustls configurations, built on first use. Fails (`Kind::Builder`) when a trusted
+    /// certificate is unusable; a failure is not remembered (the next handshake tries again).
+    fn configs(&self) -> Result<&Configs, Error> {
+        if let Some(c) = self.configs.get() {
+            return Ok(c);
+        }
+        let built = self.build_configs()?;
+        // Two first handshakes at once both build; the first stored wins and is shared (one
+        // session store).
+        Ok(self.configs.get_or_init(|| built))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn build_configs(&self) -> Result<Configs, Error> {
+        let opts = &self.opts;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let versions = versions(opts)?;
         let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&versions)
+            .with_protocol_versions(&versions(opts)?)
             .map_err(|e| Error::with(Kind::Builder, e))?;
         let mut base = if opts.insecure {
             builder
@@ -219,20 +264,20 @@ impl TlsConnector {
             c.alpn_protocols = protos.iter().map(|p| p.to_vec()).collect();
             Arc::new(c)
         };
-        Ok(TlsConnector {
+        Ok(Configs {
             h2: with_alpn(&[b"h2", b"http/1.1"]),
             h1: with_alpn(&[b"http/1.1"]),
             none: with_alpn(&[]),
-            handshake_timeout: opts.handshake_timeout,
         })
     }
 
-    fn config(&self, alpn: Alpn) -> Arc<ClientConfig> {
-        match alpn {
-            Alpn::H2AndHttp1 => self.h2.clone(),
-            Alpn::Http1 => self.h1.clone(),
-            Alpn::None => self.none.clone(),
-        }
+    fn config(&self, alpn: Alpn) -> Result<Arc<ClientConfig>, Error> {
+        let c = self.configs()?;
+        Ok(match alpn {
+            Alpn::H2AndHttp1 => c.h2.clone(),
+            Alpn::Http1 => c.h1.clone(),
+            Alpn::None => c.none.clone(),
+        })
     }
 
     /// TLS handshake over `stream` with `server_name` (a DNS name, or an IP literal: then no SNI
@@ -276,7 +321,7 @@ impl TlsConnector {
                 (n, Some(server_name.to_owned()))
             }
         };
-        let connector = tokio_rustls::TlsConnector::from(self.config(alpn));
+        let connector = tokio_rustls::TlsConnector::from(self.config(alpn)?);
         let connecting = connector.connect(name, stream);
         let done = match self.handshake_timeout {
             None => connecting.await,
@@ -870,6 +915,46 @@ mod tests {
             assert!(e.to_string().contains(&*bad.to_string_lossy()), "{e}");
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn configuration_is_built_at_the_first_handshake() {
+        let p = pki(&["localhost"]);
+        let c = TlsConnector::new(&opts_with_ca(&p)).unwrap();
+        assert!(c.configs.get().is_none(), "built before any handshake");
+        let addr = tls_server("127.0.0.1:0", server_config(&p, &[])).await;
+        c.handshake(tcp(addr).await, "localhost", Alpn::Http1, &Tracer::none())
+            .await
+            .unwrap();
+        let first = Arc::as_ptr(&c.config(Alpn::Http1).unwrap());
+        c.handshake(tcp(addr).await, "localhost", Alpn::Http1, &Tracer::none())
+            .await
+            .unwrap();
+        assert_eq!(Arc::as_ptr(&c.config(Alpn::Http1).unwrap()), first);
+    }
+
+    #[tokio::test]
+    async fn unusable_root_fails_the_handshake_not_the_build() {
+        let bad = TlsOptions {
+            use_native_roots: false,
+            extra_roots_der: vec![CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])],
+            ..TlsOptions::default()
+        };
+        let c = TlsConnector::new(&bad).unwrap();
+        let p = pki(&["localhost"]);
+        let addr = tls_server("127.0.0.1:0", server_config(&p, &[])).await;
+        for _ in 0..2 {
+            let e = c
+                .handshake(tcp(addr).await, "localhost", Alpn::Http1, &Tracer::none())
+                .await
+                .unwrap_err();
+            assert!(e.is_builder(), "{e}");
+            assert!(
+                e.to_string().contains("unusable trusted certificate"),
+                "{e}"
+            );
+        }
+        assert!(c.configs.get().is_none());
     }
 
     #[test]
