@@ -260,7 +260,8 @@ fn beyond_go(mut t: ClientTrace, rec: &Arc<Recorder>, req: usize) -> ClientTrace
             req,
             Event::new("pool_wait_start")
                 .with("host_port", i.host_port.as_str())
-                .with("open_conns", i.open_conns),
+                .with("open_conns", i.open_conns)
+                .with("reason", i.reason.as_str()),
         )
     });
     let r = rec.clone();

@@ -2,7 +2,7 @@
 //! checkout. The exchange on a connection is in `h1::round_trip` (and `h2`).
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,12 +22,12 @@ use crate::h1::conn::H1Conn;
 use crate::h1::round_trip::{round_trip, AttemptError, H1Request, Progress};
 use crate::incoming::Incoming;
 use crate::outlined::Outlined;
-use crate::pool::{close_conn, Handoff, Pool, PoolConfig, SlotRequest};
+use crate::pool::{close_conn, Dial, Handoff, Join, Joined, Pool, PoolConfig, SlotRequest};
 use crate::redirect;
 use crate::route::{PoolKey, ProxyTarget, Route, Scheme};
 use crate::trace::{
     ClientTrace, CloseReason, ConnInfo, GotConnInfo, NewConnInfo, NewConnReason, PoolWaitDoneInfo,
-    PoolWaitStartInfo, Protocol, RedirectInfo, RequestDoneInfo, RequestStartInfo,
+    PoolWaitReason, PoolWaitStartInfo, Protocol, RedirectInfo, RequestDoneInfo, RequestStartInfo,
     ResponseHeadersInfo, RetryInfo, RetryReason, Tracer,
 };
 
@@ -981,12 +981,45 @@ impl Call<'_> {
             }
             match client.pool.request_slot(&key) {
                 SlotRequest::RetryIdle => continue,
-                SlotRequest::Unlimited => break None,
+                SlotRequest::Unlimited if !client.cfg.keep_alive || use_h2 => break None,
+                SlotRequest::Unlimited => match client.pool.join_spare_dial(&key) {
+                    Join::No => break None,
+                    Join::RetryIdle => continue,
+                    Join::Wait(rx) => {
+                        t.pool_wait_start(&PoolWaitStartInfo {
+                            host_port: host_port.to_string(),
+                            open_conns: 0,
+                            reason: PoolWaitReason::SpareDial,
+                        });
+                        let started = Instant::now();
+                        let mut wait = WaitReport {
+                            t,
+                            started,
+                            open: true,
+                        };
+                        let got = ReturnOnDrop::new(rx, &client.pool).recv().await;
+                        wait.open = false;
+                        t.pool_wait_done(&PoolWaitDoneInfo {
+                            waited: started.elapsed(),
+                            err: None,
+                        });
+                        match got {
+                            Some(Joined::Conn(c)) => {
+                                got_conn(t, &c, c.reused, false, Duration::ZERO);
+                                return Ok(Conn::H1(c));
+                            }
+                            // The spare dial failed or its connection went elsewhere, or the
+                            // pool is gone: dial.
+                            Some(Joined::Dial) | None => break None,
+                        }
+                    }
+                },
                 SlotRequest::Granted(g) => break Some(g),
                 SlotRequest::Wait { rx, open } => {
                     t.pool_wait_start(&PoolWaitStartInfo {
                         host_port: host_port.to_string(),
                         open_conns: open,
+                        reason: PoolWaitReason::ConnLimit,
                     });
                     let started = Instant::now();
                     let mut rx = ReturnOnDrop::new(rx, &client.pool);
@@ -1051,10 +1084,10 @@ impl Call<'_> {
                 crate::h2::Connected::H1(c) => Conn::H1(c),
             });
         }
-        let dialed = Arc::new(AtomicBool::new(false));
+        let dial = Arc::new(Dial::default());
         let mut handoff = client.cfg.keep_alive.then(|| {
             ReturnOnDrop::new(
-                client.pool.wait_for_returned(&key, dialed.clone()),
+                client.pool.wait_for_returned(&key, dial.clone()),
                 &client.pool,
             )
         });
@@ -1063,7 +1096,14 @@ impl Call<'_> {
         let task_route = route.clone();
         let task_t = t.clone();
         let task_key = key.clone();
+        let ended = client.cfg.keep_alive.then(|| DialEnded {
+            pool: client.pool.clone(),
+            key: key.clone(),
+            dial: dial.clone(),
+        });
         tokio::spawn(async move {
+            // Last (even if a hook panics in the dial): a spare dial stops counting.
+            let _ended = ended;
             let res = task_client
                 .dialer
                 .dial(&task_route, alpn, &task_t)
@@ -1074,7 +1114,7 @@ impl Call<'_> {
                     c
                 });
             // From here on the pool hands returned connections to other requests.
-            dialed.store(true, Ordering::Release);
+            dial.end();
             if let Err(Ok(conn)) = tx.send(res) {
                 // Our requester took another connection (or gave up): keep this one.
                 if task_client.cfg.keep_alive {
@@ -1107,6 +1147,20 @@ impl Call<'_> {
     }
 }
 
+/// Ends a dial for the pool when the dial task finishes (or unwinds): see [`Pool::dial_ended`].
+struct DialEnded {
+    pool: Pool,
+    key: PoolKey,
+    dial: Arc<Dial>,
+}
+
+impl Drop for DialEnded {
+    fn drop(&mut self) {
+        self.dial.end();
+        self.pool.dial_ended(&self.key, &self.dial);
+    }
+}
+
 /// Fires `pool_wait_done` with a cancellation if the waiting request is dropped.
 struct WaitReport<'a> {
     t: &'a Tracer,
@@ -1136,6 +1190,14 @@ trait Returnable: Sized {
 impl Returnable for H1Conn {
     fn give_back(self, pool: &Pool) {
         pool.put_unrequested(self);
+    }
+}
+
+impl Returnable for Joined {
+    fn give_back(self, pool: &Pool) {
+        if let Joined::Conn(c) = self {
+            pool.put_unrequested(c);
+        }
     }
 }
 

@@ -46,8 +46,9 @@ pub use timings::{HopTimings, Timings};
 pub use trace::{
     BodyDoneInfo, ClientTrace, CloseReason, ConnClosedInfo, ConnInfo, ConnOutcome, DnsDoneInfo,
     DnsStartInfo, GotConnInfo, HeaderValues, NewConnInfo, NewConnReason, PoolWaitDoneInfo,
-    PoolWaitStartInfo, Protocol, RedirectInfo, RequestDoneInfo, RequestStartInfo, RequestTraceExt,
-    ResponseHeadersInfo, RetryInfo, RetryReason, TlsState, TlsVersion, WroteRequestInfo,
+    PoolWaitReason, PoolWaitStartInfo, Protocol, RedirectInfo, RequestDoneInfo, RequestStartInfo,
+    RequestTraceExt, ResponseHeadersInfo, RetryInfo, RetryReason, TlsState, TlsVersion,
+    WroteRequestInfo,
 };
 
 /// Name resolution: the resolver trait and the resolvers that come with the crate.

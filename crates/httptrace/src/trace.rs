@@ -397,15 +397,18 @@ impl ClientTrace {
         on_conn_closed, conn_closed, Fn(&ConnClosedInfo)
     );
     setter!(
-        /// `pool_wait_start(info)`: the request must wait for a connection slot because the
-        /// host is at `max_conns_per_host` (HTTP/1.1 connections; HTTP/2 multiplexes instead).
-        /// Fires after `get_conn` found no idle connection.
+        /// `pool_wait_start(info)`: the request waits for a connection instead of dialing
+        /// (HTTP/1.1 connections; HTTP/2 multiplexes instead), because the host is at
+        /// `max_conns_per_host` or because another request's dial for the host goes on with
+        /// nobody waiting for it (`info.reason`, [`PoolWaitReason`]). Fires after `get_conn`
+        /// found no idle connection.
         on_pool_wait_start, pool_wait_start, Fn(&PoolWaitStartInfo)
     );
     setter!(
         /// `pool_wait_done(info)`: the wait begun by `pool_wait_start` ended: a connection was
-        /// handed over (then `got_conn` follows with `reused = true, was_idle = false`) or a
-        /// slot freed (then the dial begins), or the wait failed.
+        /// handed over (then `got_conn` follows with `reused = true, was_idle = false`), or a
+        /// slot freed or the awaited spare dial failed (then `new_conn` and the dial follow), or
+        /// the wait failed.
         on_pool_wait_done, pool_wait_done, Fn(&PoolWaitDoneInfo)
     );
     setter!(
@@ -878,8 +881,35 @@ pub struct ConnClosedInfo {
 pub struct PoolWaitStartInfo {
     /// The pool key's address (`host:port` of the first hop).
     pub host_port: String,
-    /// Connections currently open for that key.
+    /// Connections currently open for that key, counted only with `max_conns_per_host`
+    /// ([`PoolWaitReason::ConnLimit`]); 0 otherwise.
     pub open_conns: usize,
+    /// Why the request waits.
+    pub reason: PoolWaitReason,
+}
+
+/// Why a request waits for a connection instead of dialing one (`pool_wait_start`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PoolWaitReason {
+    /// The host is at `max_conns_per_host`: the request waits for a returned connection or a
+    /// freed slot.
+    ConnLimit,
+    /// Another request's dial for this host goes on with nobody waiting for it (that request
+    /// took a connection returned meanwhile): the request waits for that connection, or a
+    /// returned one, instead of dialing one more (Chrome's socket pool does the same; Go dials).
+    /// If that dial fails, the request dials after `pool_wait_done`.
+    SpareDial,
+}
+
+impl PoolWaitReason {
+    /// A snake_case name (`conn_limit`, `spare_dial`), as the CLI's events print it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PoolWaitReason::ConnLimit => "conn_limit",
+            PoolWaitReason::SpareDial => "spare_dial",
+        }
+    }
 }
 
 /// Payload of `pool_wait_done`.

@@ -21,7 +21,7 @@
 //! | wrote_header_field | `wrote_header_field NAME` (values in [`Recorder::fields`]) |
 //! | wrote_headers, wait_100_continue | the hook name |
 //! | wrote_request | `wrote_request nil|err` |
-//! | beyond Go | `request_start attempt=N hop=N`, `request_done status=S err=E`, `retry attempt=N reason=R`, `redirect STATUS`, `got_response_headers STATUS`, `response_body_done bytes=N err=E outcome=O`, `conn_closed reason=R`, `pool_wait_start`, `pool_wait_done`, `new_conn reason=R` |
+//! | beyond Go | `request_start attempt=N hop=N`, `request_done status=S err=E`, `retry attempt=N reason=R`, `redirect STATUS`, `got_response_headers STATUS`, `response_body_done bytes=N err=E outcome=O`, `conn_closed reason=R`, `pool_wait_start reason=R`, `pool_wait_done`, `new_conn reason=R` |
 //! | [`Recorder::mark`] | whatever the test pushes (`result ...`, `execute_returned`) |
 #![allow(dead_code)]
 
@@ -355,7 +355,7 @@ impl Recorder {
             })
             .on_pool_wait_start({
                 let r = r();
-                move |_| r.push("pool_wait_start".into())
+                move |i| r.push(format!("pool_wait_start reason={}", i.reason.as_str()))
             })
             .on_pool_wait_done({
                 let r = r();
