@@ -323,6 +323,73 @@ fn cached_names_follow_the_bytes() {
     }
 }
 
+#[test]
+fn a_repeated_layout_is_copied_with_this_heads_values() {
+    let mut parser = ResponseParser::new();
+    let limits = Limits::default();
+    let layout = |len: &str, conn: &str, tag: &str| {
+        format!(
+            "HTTP/1.1 200 OK\r\nServer: t\r\nContent-Length: {len}\r\nConnection: {conn}\r\n\
+             X-Tag: {tag}\r\nETag: \"{tag}\"\r\n\r\n"
+        )
+    };
+    check_head(
+        &mut parser,
+        layout("1", "keep-alive", "a").as_bytes(),
+        &Method::GET,
+        &limits,
+    );
+    assert!(!parser.remembers_layout(), "one head is no layout yet");
+    check_head(
+        &mut parser,
+        layout("2", "keep-alive", "b").as_bytes(),
+        &Method::GET,
+        &limits,
+    );
+    assert!(parser.remembers_layout());
+    // Copies: values (framing ones included) are this head's.
+    for (len, conn, tag) in [
+        ("3", "close", "c"),
+        ("", "keep-alive", ""),
+        ("40", "x, close", "d"),
+    ] {
+        check_head(
+            &mut parser,
+            layout(len, conn, tag).as_bytes(),
+            &Method::GET,
+            &limits,
+        );
+        assert!(parser.remembers_layout());
+    }
+    // One name spelled otherwise, one more field, one fewer: built, layout forgotten.
+    let other = layout("5", "close", "e").replace("X-Tag", "x-tag");
+    check_head(&mut parser, other.as_bytes(), &Method::GET, &limits);
+    assert!(!parser.remembers_layout());
+    check_head(&mut parser, other.as_bytes(), &Method::GET, &limits);
+    assert!(parser.remembers_layout(), "the new spelling repeated");
+    let more = other.replace("\r\n\r\n", "\r\nVary: *\r\n\r\n");
+    check_head(&mut parser, more.as_bytes(), &Method::GET, &limits);
+    assert!(!parser.remembers_layout());
+    check_head(&mut parser, other.as_bytes(), &Method::GET, &limits);
+    assert!(!parser.remembers_layout());
+    // A name twice never makes a layout (values would not follow field order).
+    let twice = "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nServer: t\r\nSet-Cookie: b=2\r\n\
+                 Content-Length: 0\r\n\r\n";
+    for _ in 0..3 {
+        check_head(&mut parser, twice.as_bytes(), &Method::GET, &limits);
+        assert!(!parser.remembers_layout());
+    }
+    // A head with no field at all repeats too.
+    for _ in 0..3 {
+        check_head(
+            &mut parser,
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            &Method::GET,
+            &limits,
+        );
+    }
+}
+
 // ---- property: one parser over a sequence of random heads ----
 
 /// Field names: standard and custom, in several spellings, so that names
@@ -413,6 +480,45 @@ proptest! {
             prop_assert!(consumed.is_none() || consumed == Some(h.bytes.len()));
             prop_assert!(parser.cached_names() <= NAME_CACHE_SLOTS);
         }
+    }
+
+    /// Heads of one layout with random values, then another head: every
+    /// head, copied from the remembered layout or built, is the copying
+    /// parser's.
+    #[test]
+    fn repeated_layouts_match_stateless_parsers(
+        h in head(),
+        values in prop::collection::vec(
+            prop::collection::vec(prop::sample::select(b"0123456789abc ,;-\t".to_vec()), 0..6),
+            1..5,
+        ),
+        then in head(),
+    ) {
+        let limits = Limits::default();
+        let mut parser = ResponseParser::new();
+        let text = String::from_utf8_lossy(&h.bytes).into_owned();
+        for v in &values {
+            // The same names with this value in every field.
+            let v = String::from_utf8_lossy(v).trim().to_string();
+            let mut out = String::new();
+            for (i, line) in text.split("\r\n").enumerate() {
+                if i > 0 {
+                    out.push_str("\r\n");
+                }
+                match line.split_once(':') {
+                    Some((name, _)) if i > 0 => {
+                        out.push_str(name);
+                        out.push_str(": ");
+                        out.push_str(&v);
+                    }
+                    _ => out.push_str(line),
+                }
+            }
+            check_head(&mut parser, out.as_bytes(), &h.method, &limits);
+            check_head(&mut parser, &h.bytes, &h.method, &limits);
+        }
+        check_head(&mut parser, &then.bytes, &then.method, &limits);
+        check_head(&mut parser, &h.bytes, &h.method, &limits);
     }
 
     /// Arbitrary near-valid bytes: same result and same buffer as

@@ -460,6 +460,29 @@ struct TransferEncodingState {
     bad: bool,
 }
 
+/// Which framing field a header name is, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FieldKind {
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    Other,
+}
+
+impl FieldKind {
+    pub(crate) fn of(name: &HeaderName) -> FieldKind {
+        if *name == CONTENT_LENGTH {
+            FieldKind::ContentLength
+        } else if *name == TRANSFER_ENCODING {
+            FieldKind::TransferEncoding
+        } else if *name == CONNECTION {
+            FieldKind::Connection
+        } else {
+            FieldKind::Other
+        }
+    }
+}
+
 impl FramingFields {
     /// Gathers the framing fields of `headers`, in the order received.
     pub fn from_headers(headers: &HeaderMap) -> FramingFields {
@@ -480,12 +503,16 @@ impl FramingFields {
     /// received); fields other than `Content-Length`, `Transfer-Encoding`
     /// and `Connection` are ignored.
     pub fn add_field(&mut self, name: &HeaderName, value: &[u8]) {
-        if *name == CONTENT_LENGTH {
-            self.add_content_length(value);
-        } else if *name == TRANSFER_ENCODING {
-            self.add_transfer_encoding(value);
-        } else if *name == CONNECTION {
-            self.add_connection(value);
+        self.add_kind(FieldKind::of(name), value);
+    }
+
+    /// [`add_field`](Self::add_field) for a name whose kind is known.
+    pub(crate) fn add_kind(&mut self, kind: FieldKind, value: &[u8]) {
+        match kind {
+            FieldKind::ContentLength => self.add_content_length(value),
+            FieldKind::TransferEncoding => self.add_transfer_encoding(value),
+            FieldKind::Connection => self.add_connection(value),
+            FieldKind::Other => {}
         }
     }
 

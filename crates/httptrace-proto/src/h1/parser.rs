@@ -8,7 +8,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use super::error::ProtoError;
 use super::head::{
-    httparse_head, BodyKind, FramingFields, Httparsed, Limits, ResponseHead, SHARED_HEADERS,
+    httparse_head, BodyKind, FieldKind, FramingFields, Httparsed, Limits, ResponseHead,
+    SHARED_HEADERS,
 };
 
 /// How many header field names a [`ResponseParser`] remembers (by position
@@ -65,6 +66,10 @@ impl ParsedHead {
 ///   looked up (and, for a non-standard name, allocated) again. At most
 ///   [`NAME_CACHE_SLOTS`] names of at most [`MAX_CACHED_NAME_LEN`] bytes are
 ///   remembered, whatever the server sends;
+/// * when a head has the same field names in the same order as the two
+///   heads before it (and no name twice), its header map is a copy of a
+///   remembered map of that layout with the values put in place: no name is
+///   hashed or inserted again;
 /// * it does not validate the value bytes again: the parser already allowed
 ///   only the bytes `http::HeaderValue` allows;
 /// * it gathers the framing fields ([`FramingFields`]) while building the
@@ -77,6 +82,9 @@ pub struct ResponseParser {
     /// Where each field of the head being parsed lies in the buffer;
     /// reused across heads.
     spans: Vec<FieldSpan>,
+    /// A header map with the names of `names` (all of them, each once, in
+    /// order) and empty values: set when two heads in a row had that layout.
+    template: Option<HeaderMap>,
 }
 
 /// A remembered field name: the bytes as received and the name built from
@@ -85,6 +93,8 @@ pub struct ResponseParser {
 struct CachedName {
     raw: Vec<u8>,
     name: HeaderName,
+    /// Which framing field the name is.
+    kind: FieldKind,
 }
 
 /// Byte offsets of one field's name and value in the head.
@@ -186,25 +196,73 @@ impl ResponseParser {
         head: &Bytes,
         limits: &Limits,
     ) -> Result<(HeaderMap, FramingFields), ProtoError> {
+        if let Some(built) = self.build_from_template(head)? {
+            return Ok(built);
+        }
         let too_many = |_| ProtoError::TooManyHeaders {
             limit: limits.max_headers,
         };
+        // The names change below: whatever happens, the old template is stale.
+        self.template = None;
         let mut map = HeaderMap::try_with_capacity(self.spans.len()).map_err(too_many)?;
         let mut framing = FramingFields::default();
+        let mut same_names = self.names.len() == self.spans.len();
         for (i, span) in self.spans.iter().enumerate() {
             let raw = head
                 .get(span.name_start..span.name_end)
                 .ok_or(ProtoError::InvalidHeader)?;
-            let name = cached_name(&mut self.names, i, raw)?;
-            if span.value_start > span.value_end || span.value_end > head.len() {
-                return Err(ProtoError::InvalidHeader);
-            }
-            let value = head.slice(span.value_start..span.value_end);
+            let (name, hit) = cached_name(&mut self.names, i, raw)?;
+            same_names &= hit;
+            let value = value_slice(head, span)?;
             framing.add_field(&name, &value);
             map.try_append(name, value_from_parsed(value))
                 .map_err(too_many)?;
         }
+        // Remember the layout once it repeats, if a copy can stand for it: every
+        // name remembered, none twice (then the map's values are in field order).
+        self.template =
+            (same_names && self.names.len() == self.spans.len() && map.keys_len() == map.len())
+                .then(|| {
+                    let mut t = map.clone();
+                    t.values_mut()
+                        .for_each(|v| *v = HeaderValue::from_static(""));
+                    t
+                });
         Ok((map, framing))
+    }
+
+    /// The header map of a head laid out as the remembered template, if it
+    /// is: a copy of the template with this head's values.
+    fn build_from_template(
+        &self,
+        head: &Bytes,
+    ) -> Result<Option<(HeaderMap, FramingFields)>, ProtoError> {
+        let Some(template) = &self.template else {
+            return Ok(None);
+        };
+        if template.len() != self.spans.len() {
+            return Ok(None);
+        }
+        for (span, cached) in self.spans.iter().zip(&self.names) {
+            if head.get(span.name_start..span.name_end) != Some(&cached.raw[..]) {
+                return Ok(None);
+            }
+        }
+        let mut map = template.clone();
+        let mut framing = FramingFields::default();
+        for ((v, span), cached) in map.values_mut().zip(&self.spans).zip(&self.names) {
+            let value = value_slice(head, span)?;
+            framing.add_kind(cached.kind, &value);
+            *v = value_from_parsed(value);
+        }
+        Ok(Some((map, framing)))
+    }
+
+    /// Whether the parser remembers a whole layout (the field names of the
+    /// last heads, each once, in order), so that a head with that layout gets
+    /// a copy of a remembered header map with its values put in.
+    pub fn remembers_layout(&self) -> bool {
+        self.template.is_some()
     }
 
     /// How many field names the parser remembers (at most
@@ -214,16 +272,25 @@ impl ResponseParser {
     }
 }
 
-/// The name of field `i` with raw bytes `raw`: the remembered one when the
-/// bytes match, else a new one (remembered for next time).
+/// The value bytes of a field.
+fn value_slice(head: &Bytes, span: &FieldSpan) -> Result<Bytes, ProtoError> {
+    if span.value_start > span.value_end || span.value_end > head.len() {
+        return Err(ProtoError::InvalidHeader);
+    }
+    Ok(head.slice(span.value_start..span.value_end))
+}
+
+/// The name of field `i` with raw bytes `raw`, and whether it was remembered:
+/// the remembered one when the bytes match, else a new one (remembered for
+/// next time).
 fn cached_name(
     names: &mut Vec<CachedName>,
     i: usize,
     raw: &[u8],
-) -> Result<HeaderName, ProtoError> {
+) -> Result<(HeaderName, bool), ProtoError> {
     if let Some(c) = names.get(i) {
         if c.raw == raw {
-            return Ok(c.name.clone());
+            return Ok((c.name.clone(), true));
         }
     }
     let name = HeaderName::from_bytes(raw).map_err(|_| ProtoError::InvalidHeader)?;
@@ -232,14 +299,16 @@ fn cached_name(
             c.raw.clear();
             c.raw.extend_from_slice(raw);
             c.name = name.clone();
+            c.kind = FieldKind::of(&name);
         } else if i == names.len() && i < NAME_CACHE_SLOTS {
             names.push(CachedName {
                 raw: raw.to_vec(),
+                kind: FieldKind::of(&name),
                 name: name.clone(),
             });
         }
     }
-    Ok(name)
+    Ok((name, false))
 }
 
 /// A header value from bytes httparse accepted as a field value, without
