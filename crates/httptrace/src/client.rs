@@ -1128,15 +1128,24 @@ impl Call<'_> {
                 Err(_) => return Err(Error::with(Kind::Connect, msg("dial task ended"))),
             },
             Some(h) => {
+                // A handed-over connection wins over the dial's result when both are there
+                // (Go's `tryDeliver`: the first delivery counts, and the pool counted this dial
+                // as spare when it handed the connection over); a dial error then does not fail
+                // a request that has a connection.
+                // Whatever leaves the dial's result unread (the handover, or this future being
+                // dropped) sends a dialed connection to the pool instead of closing it.
+                let mut dialed = ReturnOnDrop::new(rx, &client.pool);
                 tokio::select! {
-                    r = &mut rx => match r {
-                        Ok(r) => r?,
-                        Err(_) => return Err(Error::with(Kind::Connect, msg("dial task ended"))),
-                    },
+                    biased;
                     Some(c) = h.recv() => {
+                        drop(dialed);
                         got_conn(t, &c, c.reused, false, Duration::ZERO);
                         return Ok(Conn::H1(c));
                     }
+                    r = dialed.recv() => match r {
+                        Some(r) => r?,
+                        None => return Err(Error::with(Kind::Connect, msg("dial task ended"))),
+                    },
                 }
             }
         };
@@ -1190,6 +1199,14 @@ trait Returnable: Sized {
 impl Returnable for H1Conn {
     fn give_back(self, pool: &Pool) {
         pool.put_unrequested(self);
+    }
+}
+
+impl Returnable for Result<H1Conn, Error> {
+    fn give_back(self, pool: &Pool) {
+        if let Ok(c) = self {
+            pool.put_unrequested(c);
+        }
     }
 }
 

@@ -691,4 +691,40 @@ mod tests {
         assert!(matches!(joined.try_recv(), Ok(Joined::Dial)));
         assert!(p.lock().joined.is_empty());
     }
+
+    /// Two spare dials with a waiter each: one failing releases only the newest waiter (one
+    /// spare dial is left for the other), and the oldest takes the next returned connection.
+    #[tokio::test]
+    async fn a_failed_spare_dial_releases_only_the_waiters_beyond_the_rest() {
+        let key = PoolKey::new(Scheme::Http, Host::from("a.test"), 80, None);
+        let p = pool();
+        let (d1, d2) = (Arc::new(Dial::default()), Arc::new(Dial::default()));
+        let _r1 = p.wait_for_returned(&key, d1.clone());
+        let _r2 = p.wait_for_returned(&key, d2.clone());
+        let (c1, _s1) = conn(&key).await;
+        p.put(c1, &Tracer::none());
+        let (c2, _s2) = conn(&key).await;
+        p.put(c2, &Tracer::none());
+        let Join::Wait(mut oldest) = p.join_spare_dial(&key) else {
+            panic!("no wait on a spare dial");
+        };
+        let Join::Wait(mut newest) = p.join_spare_dial(&key) else {
+            panic!("no wait on the second spare dial");
+        };
+        assert!(matches!(p.join_spare_dial(&key), Join::No));
+        d1.end();
+        p.dial_ended(&key, &d1);
+        assert!(matches!(newest.try_recv(), Ok(Joined::Dial)));
+        assert!(
+            oldest.try_recv().is_err(),
+            "still waiting on the other spare dial"
+        );
+        let (c3, _s3) = conn(&key).await;
+        p.put(c3, &Tracer::none());
+        assert!(matches!(oldest.try_recv(), Ok(Joined::Conn(_))));
+        d2.end();
+        p.dial_ended(&key, &d2);
+        let st = p.lock();
+        assert!(st.spare.is_empty() && st.joined.is_empty());
+    }
 }

@@ -8,6 +8,7 @@
 
 mod support;
 
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -198,5 +199,47 @@ async fn a_failed_spare_dial_sends_its_waiter_to_dial() {
         "{}",
         rb.dump()
     );
+    assert_eq!(s.srv.connections_accepted(), 2);
+}
+
+/// A request whose dial ends after a returned connection was handed to it, but before it ran
+/// again, takes the handed-over connection, and its dialed connection goes to the pool (not
+/// away with the channel): two later concurrent requests find both idle, and no third
+/// connection is opened.
+#[tokio::test]
+async fn a_dial_that_ends_after_a_handover_keeps_its_connection() {
+    let s = setup().await;
+    let rr = Recorder::new();
+    guard(async {
+        let a = s.client.get(&s.url).send().await.unwrap();
+        let started = s.resolver.started.notified();
+        let mut r = std::pin::pin!(s.client.get(&s.url).trace(rr.trace()).send());
+        let once = std::future::poll_fn(|cx| std::task::Poll::Ready(r.as_mut().poll(cx)));
+        assert!(once.await.is_pending(), "R is dialing");
+        started.await;
+        // The gate opens and A returns its connection (to R, still dialing) before the dial
+        // task runs again; then the dial ends and sends its connection, R still not polled.
+        s.open_gate(true);
+        assert_eq!(&a.into_body().bytes().await.unwrap()[..], b"Hello, world!");
+        while rr.count("connect_done") == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let resp = r.await.unwrap();
+        assert!(
+            rr.has("got_conn reused=true was_idle=false"),
+            "R takes the handed-over connection: {}",
+            rr.dump()
+        );
+        assert_eq!(
+            &resp.into_body().bytes().await.unwrap()[..],
+            b"Hello, world!"
+        );
+        let (d1, d2) = tokio::join!(s.client.get(&s.url).send(), s.client.get(&s.url).send());
+        for d in [d1.unwrap(), d2.unwrap()] {
+            assert_eq!(&d.into_body().bytes().await.unwrap()[..], b"Hello, world!");
+        }
+    })
+    .await;
     assert_eq!(s.srv.connections_accepted(), 2);
 }
