@@ -297,8 +297,21 @@ pub fn client(a: &RequestArgs) -> Result<Client, Fail> {
     } else if a.http2_prior_knowledge {
         b = b.http2_prior_knowledge();
     }
-    b.build()
-        .map_err(|e| Fail::Runtime(format!("configuring the client: {}", error_chain(&e))))
+    let client = b
+        .build()
+        .map_err(|e| Fail::Runtime(format!("configuring the client: {}", error_chain(&e))))?;
+    // The library builds its TLS configuration (system roots included) at the first TLS
+    // handshake; a timing tool wants that done before the clock starts.
+    let https = |u: &str| {
+        u.get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    };
+    if a.url.as_deref().is_some_and(https) || a.proxy.as_deref().is_some_and(https) {
+        client
+            .prepare_tls()
+            .map_err(|e| Fail::Runtime(format!("configuring the client: {}", error_chain(&e))))?;
+    }
+    Ok(client)
 }
 
 struct Ctx {

@@ -424,6 +424,22 @@ impl Client {
         ClientBuilder::default()
     }
 
+    /// Build the TLS configuration now instead of at the first TLS connection: trusted roots
+    /// loaded (the system's, unless turned off) and parsed, rustls set up.
+    ///
+    /// A client builds it when its first TLS handshake begins (before `tls_handshake_start`,
+    /// so it never counts as handshake time), which spares plain-HTTP clients the work. Call
+    /// this when the first request's timings should not include it (a timing tool does), or to
+    /// learn early that a trusted certificate is unusable. Calling it again does nothing.
+    ///
+    /// # Errors
+    ///
+    /// An [`is_builder`](crate::Error::is_builder) error when a certificate given with
+    /// [`ClientBuilder::ca_file`] or [`ClientBuilder::add_root_certificate_der`] is unusable.
+    pub fn prepare_tls(&self) -> Result<(), Error> {
+        self.inner.dialer.prepare_tls()
+    }
+
     /// Close the idle connections; connections in use are closed when returned, until the next
     /// request (Go's `CloseIdleConnections`).
     pub fn close_idle_connections(&self) {

@@ -200,6 +200,40 @@ async fn ca_file_is_trusted() {
     .await;
 }
 
+/// The TLS configuration is built at the first TLS connection, or by `prepare_tls`: a root
+/// webpki cannot use fails that (a builder error), not `build`, and plain HTTP works meanwhile.
+#[tokio::test]
+async fn unusable_root_fails_prepare_tls_and_https_not_build() {
+    bounded(async {
+        let (ca, srv, _) = tls_server(Server::hello(), ALPN_NONE).await;
+        let plain = httptrace_peers::http1::Server::builder()
+            .handler(|_req| httptrace_peers::http1::Response::hello())
+            .start()
+            .await
+            .unwrap();
+        let client = builder_trusting(&ca)
+            .add_root_certificate_der(vec![0x30, 0x03, 1, 2, 3])
+            .build()
+            .expect("build does not parse the roots");
+        let (res, rec) = get(&client, &plain.url("/")).await;
+        assert_eq!(res.expect("plain GET").0, 200, "{}", rec.dump());
+        let e = client.prepare_tls().unwrap_err();
+        assert!(e.is_builder(), "{e}");
+        let (res, rec) = get(&client, &srv.url("/")).await;
+        let e = res.unwrap_err();
+        assert!(e.is_builder(), "{e}");
+        assert_eq!(rec.count("tls_handshake_start"), 1, "{}", rec.dump());
+        assert_eq!(rec.count("tls_handshake_done"), 1, "{}", rec.dump());
+
+        let good = builder_trusting(&ca).build().unwrap();
+        good.prepare_tls().unwrap();
+        good.prepare_tls().unwrap();
+        let (res, rec) = get(&good, &srv.url("/")).await;
+        assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
+    })
+    .await;
+}
+
 fn srv_nonce() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

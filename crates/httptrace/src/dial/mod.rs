@@ -153,6 +153,11 @@ impl fmt::Debug for Dialer {
 
 impl Dialer {
     /// A dialer with the given configuration.
+    /// Build the TLS configuration now (see [`crate::Client::prepare_tls`]).
+    pub(crate) fn prepare_tls(&self) -> Result<(), Error> {
+        self.cfg.tls.prepare()
+    }
+
     pub(crate) fn new(cfg: DialConfig) -> Dialer {
         Dialer::with_connector(cfg, Arc::new(SystemConnect))
     }

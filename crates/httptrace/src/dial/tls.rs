@@ -280,8 +280,17 @@ impl TlsConnector {
         })
     }
 
+    /// Build the rustls configurations now if they are not yet (see [`TlsConnector`]).
+    pub(crate) fn prepare(&self) -> Result<(), Error> {
+        self.configs().map(|_| ())
+    }
+
     /// TLS handshake over `stream` with `server_name` (a DNS name, or an IP literal: then no SNI
     /// is sent and the certificate must cover the IP), firing the TLS hooks.
+    ///
+    /// The configuration is built (on the first handshake) before `tls_handshake_start`, so
+    /// loading the roots is not counted as handshake time; if it fails, the two TLS hooks still
+    /// fire, the second with the error.
     pub(crate) async fn handshake(
         &self,
         stream: Stream,
@@ -289,12 +298,16 @@ impl TlsConnector {
         alpn: Alpn,
         tracer: &Tracer,
     ) -> Result<(Stream, Arc<TlsState>), Error> {
+        let config = self.config(alpn);
         tracer.tls_handshake_start();
         let mut guard = TlsDoneGuard {
             tracer,
             armed: true,
         };
-        let res = self.handshake_inner(stream, server_name, alpn).await;
+        let res = match config {
+            Ok(config) => self.handshake_inner(stream, server_name, config).await,
+            Err(e) => Err(e),
+        };
         guard.armed = false;
         match &res {
             Ok((_, state)) => tracer.tls_handshake_done(state, None),
@@ -307,7 +320,7 @@ impl TlsConnector {
         &self,
         stream: Stream,
         server_name: &str,
-        alpn: Alpn,
+        config: Arc<ClientConfig>,
     ) -> Result<(Stream, Arc<TlsState>), Error> {
         let (name, sni) = match parse_ip_literal(server_name) {
             Some(ip) => (ServerName::IpAddress(ip.into()), None),
@@ -321,7 +334,7 @@ impl TlsConnector {
                 (n, Some(server_name.to_owned()))
             }
         };
-        let connector = tokio_rustls::TlsConnector::from(self.config(alpn)?);
+        let connector = tokio_rustls::TlsConnector::from(config);
         let connecting = connector.connect(name, stream);
         let done = match self.handshake_timeout {
             None => connecting.await,
@@ -922,6 +935,9 @@ mod tests {
         let p = pki(&["localhost"]);
         let c = TlsConnector::new(&opts_with_ca(&p)).unwrap();
         assert!(c.configs.get().is_none(), "built before any handshake");
+        let warmed = TlsConnector::new(&opts_with_ca(&p)).unwrap();
+        warmed.prepare().unwrap();
+        assert!(warmed.configs.get().is_some(), "prepare builds it");
         let addr = tls_server("127.0.0.1:0", server_config(&p, &[])).await;
         c.handshake(tcp(addr).await, "localhost", Alpn::Http1, &Tracer::none())
             .await
@@ -944,8 +960,9 @@ mod tests {
         let p = pki(&["localhost"]);
         let addr = tls_server("127.0.0.1:0", server_config(&p, &[])).await;
         for _ in 0..2 {
+            let (t, log) = recorder();
             let e = c
-                .handshake(tcp(addr).await, "localhost", Alpn::Http1, &Tracer::none())
+                .handshake(tcp(addr).await, "localhost", Alpn::Http1, &t)
                 .await
                 .unwrap_err();
             assert!(e.is_builder(), "{e}");
@@ -953,8 +970,14 @@ mod tests {
                 e.to_string().contains("unusable trusted certificate"),
                 "{e}"
             );
+            // The TLS hooks still pair, the second with the error.
+            let log = log.lock().unwrap();
+            assert_eq!(log.len(), 2, "{log:?}");
+            assert_eq!(log[0], "tls_start");
+            assert!(log[1].contains("unusable trusted certificate"), "{log:?}");
         }
         assert!(c.configs.get().is_none());
+        assert!(c.prepare().unwrap_err().is_builder());
     }
 
     #[test]
