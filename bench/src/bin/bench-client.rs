@@ -684,6 +684,10 @@ fn tv(t: libc::timeval) -> f64 {
 
 fn main() {
     let a = parse_args();
+    // hyper-rustls and reqwest users install a process-wide rustls provider; httptrace passes
+    // its provider to rustls itself and needs none (installing one would make a plain-HTTP
+    // httptrace run touch rustls code it never uses).
+    #[cfg(any(feature = "c-hyper", feature = "c-reqwest"))]
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -187,7 +187,7 @@ impl H2Conn {
             return false;
         }
         let mut send = self.shared.send.clone();
-        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        let mut cx = Context::from_waker(std::task::Waker::noop());
         match send.poll_ready(&mut cx) {
             Poll::Ready(Err(_)) => {
                 self.mark_closed();

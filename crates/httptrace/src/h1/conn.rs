@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
-use futures_util::task::noop_waker_ref;
 use httptrace_proto::h1::ResponseParser;
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -101,7 +100,7 @@ impl H1Conn {
         if !self.read_buf.is_empty() {
             return IdleHealth::UnexpectedBytes;
         }
-        let mut cx = Context::from_waker(noop_waker_ref());
+        let mut cx = Context::from_waker(std::task::Waker::noop());
         let mut probe = [0u8; 1];
         let mut rb = ReadBuf::new(&mut probe);
         match Pin::new(&mut self.io).poll_read(&mut cx, &mut rb) {
