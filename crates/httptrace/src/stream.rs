@@ -149,4 +149,39 @@ mod tests {
             "TCP_QUICKACK is 1 after ack_now"
         );
     }
+
+    /// Through TLS, `tcp` reaches the socket under the TLS layer (the vtable's `TlsIo::tcp`),
+    /// and `ack_now` sets the option there.
+    #[tokio::test]
+    async fn ack_now_reaches_the_socket_under_tls() {
+        use crate::dial::tls::test_certs::{pki, server_config, tls_server};
+        use crate::dial::tls::{TlsConnector, TlsOptions};
+        use crate::trace::Tracer;
+        let p = pki(&["localhost"]);
+        let addr = tls_server("127.0.0.1:0", server_config(&p, &[])).await;
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        socket2::SockRef::from(&tcp)
+            .set_tcp_quickack(false)
+            .unwrap();
+        let local = tcp.local_addr().unwrap();
+        let c = TlsConnector::new(&TlsOptions {
+            use_native_roots: false,
+            extra_roots_der: vec![p.ca_der.clone()],
+            ..TlsOptions::default()
+        })
+        .unwrap();
+        let (stream, _) = c
+            .handshake(
+                Stream::Tcp(tcp),
+                "localhost",
+                crate::dial::tls::Alpn::Http1,
+                &Tracer::none(),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(stream, Stream::Tls(_)));
+        assert_eq!(stream.tcp().local_addr().unwrap(), local);
+        stream.ack_now();
+        assert!(socket2::SockRef::from(stream.tcp()).tcp_quickack().unwrap());
+    }
 }
