@@ -1002,23 +1002,10 @@ impl Call<'_> {
                     Join::No => break None,
                     Join::RetryIdle => continue,
                     Join::Wait(rx) => {
-                        t.pool_wait_start(&PoolWaitStartInfo {
-                            host_port: host_port.to_string(),
-                            open_conns: 0,
-                            reason: PoolWaitReason::SpareDial,
-                        });
-                        let started = Instant::now();
-                        let mut wait = WaitReport {
-                            t,
-                            started,
-                            open: true,
-                        };
-                        let got = ReturnOnDrop::new(rx, &client.pool).recv().await;
-                        wait.open = false;
-                        t.pool_wait_done(&PoolWaitDoneInfo {
-                            waited: started.elapsed(),
-                            err: None,
-                        });
+                        let (got, waited) =
+                            pool_wait(t, &client.pool, rx, host_port, 0, PoolWaitReason::SpareDial)
+                                .await;
+                        t.pool_wait_done(&PoolWaitDoneInfo { waited, err: None });
                         match got {
                             Some(Joined::Conn(c)) => {
                                 got_conn(t, &c, c.reused, false, Duration::ZERO);
@@ -1032,22 +1019,15 @@ impl Call<'_> {
                 },
                 SlotRequest::Granted(g) => break Some(g),
                 SlotRequest::Wait { rx, open } => {
-                    t.pool_wait_start(&PoolWaitStartInfo {
-                        host_port: host_port.to_string(),
-                        open_conns: open,
-                        reason: PoolWaitReason::ConnLimit,
-                    });
-                    let started = Instant::now();
-                    let mut rx = ReturnOnDrop::new(rx, &client.pool);
-                    // If the request is dropped while waiting, the wait still ends in the trace.
-                    let mut wait = WaitReport {
+                    let (got, waited) = pool_wait(
                         t,
-                        started,
-                        open: true,
-                    };
-                    let got = rx.recv().await;
-                    wait.open = false;
-                    let waited = started.elapsed();
+                        &client.pool,
+                        rx,
+                        host_port,
+                        open,
+                        PoolWaitReason::ConnLimit,
+                    )
+                    .await;
                     match got {
                         Some(Handoff::Conn(c)) => {
                             t.pool_wait_done(&PoolWaitDoneInfo { waited, err: None });
@@ -1090,9 +1070,8 @@ impl Call<'_> {
             // HTTP/2: one dial per key at a time; concurrent requests share its result.
             // Boxed: dialing and the HTTP/2 handshake are most of a request's state machine, and
             // happen once per connection; inline, every request's future would carry their
-            // size (~6 KB).
-            // A trait object, so that the drop glue of the connect future is compiled once
-            // rather than in every codegen unit that drops a request's future.
+            // size (~6 KB). A trait object, so that the connect future's drop code is compiled
+            // once rather than in every codegen unit that drops a request's future.
             let connecting: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
                 Box::pin(crate::h2::connect(client, route, &key, alpn, t, slot));
             return connecting.await.map(|c| match c {
@@ -1184,6 +1163,37 @@ impl Drop for DialEnded {
         self.dial.end();
         self.pool.dial_ended(&self.key, &self.dial);
     }
+}
+
+/// Wait for what the pool sends on `rx`, after firing `pool_wait_start`; returns it (`None`: the
+/// sender went away) and how long the wait took, for the caller's `pool_wait_done`. A value sent
+/// after the request stopped waiting goes back to the pool, and a request dropped while waiting
+/// still ends the wait in the trace.
+async fn pool_wait<T: Returnable>(
+    t: &Tracer,
+    pool: &Pool,
+    rx: oneshot::Receiver<T>,
+    host_port: &str,
+    open_conns: usize,
+    reason: PoolWaitReason,
+) -> (Option<T>, Duration) {
+    if t.is_active() {
+        t.pool_wait_start(&PoolWaitStartInfo {
+            host_port: host_port.to_string(),
+            open_conns,
+            reason,
+        });
+    }
+    let started = Instant::now();
+    let mut rx = ReturnOnDrop::new(rx, pool);
+    let mut wait = WaitReport {
+        t,
+        started,
+        open: true,
+    };
+    let got = rx.recv().await;
+    wait.open = false;
+    (got, started.elapsed())
 }
 
 /// Fires `pool_wait_done` with a cancellation if the waiting request is dropped.
