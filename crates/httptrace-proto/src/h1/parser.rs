@@ -211,10 +211,10 @@ impl ResponseParser {
             let raw = head
                 .get(span.name_start..span.name_end)
                 .ok_or(ProtoError::InvalidHeader)?;
-            let (name, hit) = cached_name(&mut self.names, i, raw)?;
+            let (name, kind, hit) = cached_name(&mut self.names, i, raw)?;
             same_names &= hit;
             let value = value_slice(head, span)?;
-            framing.add_field(&name, &value);
+            framing.add_kind(kind, &value);
             map.try_append(name, value_from_parsed(value))
                 .map_err(too_many)?;
         }
@@ -280,35 +280,36 @@ fn value_slice(head: &Bytes, span: &FieldSpan) -> Result<Bytes, ProtoError> {
     Ok(head.slice(span.value_start..span.value_end))
 }
 
-/// The name of field `i` with raw bytes `raw`, and whether it was remembered:
-/// the remembered one when the bytes match, else a new one (remembered for
-/// next time).
+/// The name of field `i` with raw bytes `raw`, its framing kind, and whether
+/// it was remembered: the remembered one when the bytes match, else a new one
+/// (remembered for next time).
 fn cached_name(
     names: &mut Vec<CachedName>,
     i: usize,
     raw: &[u8],
-) -> Result<(HeaderName, bool), ProtoError> {
+) -> Result<(HeaderName, FieldKind, bool), ProtoError> {
     if let Some(c) = names.get(i) {
         if c.raw == raw {
-            return Ok((c.name.clone(), true));
+            return Ok((c.name.clone(), c.kind, true));
         }
     }
     let name = HeaderName::from_bytes(raw).map_err(|_| ProtoError::InvalidHeader)?;
+    let kind = FieldKind::of(&name);
     if raw.len() <= MAX_CACHED_NAME_LEN {
         if let Some(c) = names.get_mut(i) {
             c.raw.clear();
             c.raw.extend_from_slice(raw);
             c.name = name.clone();
-            c.kind = FieldKind::of(&name);
+            c.kind = kind;
         } else if i == names.len() && i < NAME_CACHE_SLOTS {
             names.push(CachedName {
                 raw: raw.to_vec(),
-                kind: FieldKind::of(&name),
+                kind,
                 name: name.clone(),
             });
         }
     }
-    Ok((name, false))
+    Ok((name, kind, false))
 }
 
 /// A header value from bytes httparse accepted as a field value, without
