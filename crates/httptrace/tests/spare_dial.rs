@@ -114,7 +114,7 @@ async fn spare_dial_with_a_waiter(
     let (c, url, t) = (s.client.clone(), s.url.clone(), rb.trace());
     let b = tokio::spawn(async move { c.get(&url).trace(t).send().await });
     started.await;
-    assert_eq!(&a.into_body().bytes().await.unwrap()[..], b"Hello, world!");
+    hello(a).await;
     let b = b.await.unwrap().unwrap();
     assert!(
         rb.has("got_conn reused=true was_idle=false"),
@@ -134,19 +134,32 @@ async fn spare_dial_with_a_waiter(
     (b, task)
 }
 
+/// The body is the test server's.
+async fn hello(resp: Response<Incoming>) {
+    assert_eq!(
+        &resp.into_body().bytes().await.unwrap()[..],
+        b"Hello, world!"
+    );
+}
+
+/// B's dial spare and C waiting on it (`spare_dial_with_a_waiter`), then B's lookup answers
+/// (`answer`) or fails; both requests complete.
+async fn spare_dial_then_gate(s: &Setup, rb: &Recorder, rc: &Recorder, answer: bool) {
+    guard(async {
+        let (b, c) = spare_dial_with_a_waiter(s, rb, rc).await;
+        assert!(rc.has("pool_wait_start reason=spare_dial"), "{}", rc.dump());
+        s.open_gate(answer);
+        hello(c.await.unwrap().unwrap()).await;
+        hello(b).await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_request_waits_for_a_spare_dial_instead_of_dialing() {
     let s = setup().await;
     let (rb, rc) = (Recorder::new(), Recorder::new());
-    guard(async {
-        let (b, c) = spare_dial_with_a_waiter(&s, &rb, &rc).await;
-        assert!(rc.has("pool_wait_start reason=spare_dial"), "{}", rc.dump());
-        s.open_gate(true);
-        let c = c.await.unwrap().unwrap();
-        assert_eq!(&c.into_body().bytes().await.unwrap()[..], b"Hello, world!");
-        assert_eq!(&b.into_body().bytes().await.unwrap()[..], b"Hello, world!");
-    })
-    .await;
+    spare_dial_then_gate(&s, &rb, &rc, true).await;
     // C got the spare dial's connection: no dial of its own.
     let ev = rc.events();
     let wait = ev.iter().position(|e| e == "pool_wait_done").unwrap();
@@ -169,14 +182,7 @@ async fn a_request_waits_for_a_spare_dial_instead_of_dialing() {
 async fn a_failed_spare_dial_sends_its_waiter_to_dial() {
     let s = setup().await;
     let (rb, rc) = (Recorder::new(), Recorder::new());
-    guard(async {
-        let (b, c) = spare_dial_with_a_waiter(&s, &rb, &rc).await;
-        s.open_gate(false);
-        let c = c.await.unwrap().unwrap();
-        assert_eq!(&c.into_body().bytes().await.unwrap()[..], b"Hello, world!");
-        assert_eq!(&b.into_body().bytes().await.unwrap()[..], b"Hello, world!");
-    })
-    .await;
+    spare_dial_then_gate(&s, &rb, &rc, false).await;
     let ev = rc.events();
     let pos = |p: &str| {
         ev.iter()
@@ -220,7 +226,7 @@ async fn a_dial_that_ends_after_a_handover_keeps_its_connection() {
         // The gate opens and A returns its connection (to R, still dialing) before the dial
         // task runs again; then the dial ends and sends its connection, R still not polled.
         s.open_gate(true);
-        assert_eq!(&a.into_body().bytes().await.unwrap()[..], b"Hello, world!");
+        hello(a).await;
         while rr.count("connect_done") == 0 {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -231,13 +237,10 @@ async fn a_dial_that_ends_after_a_handover_keeps_its_connection() {
             "R takes the handed-over connection: {}",
             rr.dump()
         );
-        assert_eq!(
-            &resp.into_body().bytes().await.unwrap()[..],
-            b"Hello, world!"
-        );
+        hello(resp).await;
         let (d1, d2) = tokio::join!(s.client.get(&s.url).send(), s.client.get(&s.url).send());
         for d in [d1.unwrap(), d2.unwrap()] {
-            assert_eq!(&d.into_body().bytes().await.unwrap()[..], b"Hello, world!");
+            hello(d).await;
         }
     })
     .await;
