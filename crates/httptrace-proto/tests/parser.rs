@@ -521,6 +521,57 @@ proptest! {
         check_head(&mut parser, &h.bytes, &h.method, &limits);
     }
 
+    /// A head of the remembered layout (nginx's) with bytes replaced,
+    /// inserted or removed, cut short, under tight limits: the parser reads
+    /// such heads without httparse only when they are laid out exactly as
+    /// before, and must then give what the copying parser gives; everything
+    /// else goes through httparse. Either way: the same head or error.
+    #[test]
+    fn edits_of_a_remembered_layout_match(
+        edits in prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                0u8..3,
+                prop_oneof![
+                    4 => prop::sample::select(b" \t\r\n:a0,\"".to_vec()),
+                    1 => prop::sample::select(vec![0u8, 0x1f, 0x7e, 0x7f, 0x80, 0xc3, 0xff]),
+                ],
+            ),
+            1..4,
+        ),
+        cut in prop::option::of(any::<prop::sample::Index>()),
+        max_head_bytes in prop::option::of(200usize..400),
+        max_headers in prop::option::of(6usize..10),
+    ) {
+        let mut bytes = NGINX.to_vec();
+        for (at, op, byte) in edits {
+            let i = at.index(bytes.len());
+            match op {
+                0 => bytes[i] = byte,
+                1 => bytes.insert(i, byte),
+                _ => {
+                    bytes.remove(i);
+                }
+            }
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.index(bytes.len() + 1));
+        }
+        let limits = Limits {
+            max_head_bytes: max_head_bytes.unwrap_or(Limits::default().max_head_bytes),
+            max_headers: max_headers.unwrap_or(Limits::default().max_headers),
+            ..Limits::default()
+        };
+        let mut parser = ResponseParser::new();
+        for _ in 0..2 {
+            check_head(&mut parser, NGINX, &Method::GET, &Limits::default());
+        }
+        prop_assert!(parser.remembers_layout());
+        check_head(&mut parser, &bytes, &Method::GET, &limits);
+        check_head(&mut parser, NGINX, &Method::GET, &limits);
+        check_head(&mut parser, &bytes, &Method::GET, &limits);
+    }
+
     /// Arbitrary near-valid bytes: same result and same buffer as
     /// `parse_response_head`, from a parser that has seen other heads.
     #[test]

@@ -251,7 +251,11 @@ fn status_line(
 }
 
 /// The reason phrase: borrowed when canonical, else an owned copy.
-fn reason_of(status: StatusCode, parsed: Option<&str>, window: &[u8]) -> Cow<'static, str> {
+pub(super) fn reason_of(
+    status: StatusCode,
+    parsed: Option<&str>,
+    window: &[u8],
+) -> Cow<'static, str> {
     match parsed {
         Some(r) if !r.is_empty() => match status.canonical_reason() {
             Some(c) if c == r => Cow::Borrowed(c),

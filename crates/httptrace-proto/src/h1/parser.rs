@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use super::error::ProtoError;
 use super::head::{
-    httparse_head, BodyKind, FieldKind, FramingFields, Httparsed, Limits, ResponseHead,
+    httparse_head, reason_of, BodyKind, FieldKind, FramingFields, Httparsed, Limits, ResponseHead,
     SHARED_HEADERS,
 };
 
@@ -150,8 +150,16 @@ impl ResponseParser {
         // more than `len / 2 + 1` fields: never allocate more slots.
         let all_slots = limits.max_headers.min(window_len / 2 + 1);
         let slots = all_slots.min(SHARED_HEADERS);
-        let line = {
-            let window = buf.get(..window_len).unwrap_or(&[]);
+        let window = buf.get(..window_len).unwrap_or(&[]);
+        let known = self
+            .template
+            .as_ref()
+            .filter(|_| self.names.len() <= limits.max_headers)
+            .and_then(|_| scan_known_layout(window, &self.names, &mut self.spans));
+        let known_layout = known.is_some();
+        let line = if let Some(line) = known {
+            line
+        } else {
             let mut stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); SHARED_HEADERS];
             let headers = stack.get_mut(..slots).unwrap_or(&mut []);
             let more = slots < all_slots;
@@ -173,7 +181,11 @@ impl ResponseParser {
             }
         };
         let head: Bytes = buf.split_to(line.consumed).freeze();
-        let result = self.build(&head, limits);
+        let result = if known_layout {
+            self.copy_template(&head)
+        } else {
+            self.build(&head, limits)
+        };
         if self.spans.capacity() > 4 * SHARED_HEADERS {
             // A head with very many fields: do not keep its span table.
             self.spans = Vec::new();
@@ -248,14 +260,20 @@ impl ResponseParser {
                 return Ok(None);
             }
         }
-        let mut map = template.clone();
+        self.copy_template(head).map(Some)
+    }
+
+    /// A copy of the template with the values of the fields in `self.spans`,
+    /// which are laid out as the template (the caller checked the names).
+    fn copy_template(&self, head: &Bytes) -> Result<(HeaderMap, FramingFields), ProtoError> {
+        let mut map = self.template.clone().ok_or(ProtoError::InvalidHeader)?;
         let mut framing = FramingFields::default();
         for ((v, span), cached) in map.values_mut().zip(&self.spans).zip(&self.names) {
             let value = value_slice(head, span)?;
             framing.add_kind(cached.kind, &value);
             *v = value_from_parsed(value);
         }
-        Ok(Some((map, framing)))
+        Ok((map, framing))
     }
 
     /// Whether the parser remembers a whole layout (the field names of the
@@ -376,4 +394,246 @@ fn scan<'b>(
         status,
         reason,
     }))
+}
+
+/// The status line and field positions of a head laid out exactly as the
+/// remembered one (`names`, in order, then the empty line), read without
+/// httparse; `None` whenever the bytes are anything else, and the caller
+/// then runs httparse on them.
+///
+/// It accepts a strict subset of what httparse accepts, with the same
+/// result: `HTTP/1.0` or `HTTP/1.1`, one space, three digits (at least 100),
+/// one space, a reason of visible ASCII and spaces, CRLF; then each
+/// remembered name as received, a colon, spaces or tabs, a value of visible
+/// ASCII and spaces that does not end in a space, CRLF; then CRLF, all
+/// inside `window`. Anything httparse would trim, fold, reject, find
+/// partial or need more header slots for (leading empty lines, bare LF,
+/// empty values, tabs or obs-text in a value, obsolete line folding, space
+/// before a colon, another field) is left to httparse. Every value it
+/// accepts is one `HeaderValue` accepts.
+fn scan_known_layout(
+    window: &[u8],
+    names: &[CachedName],
+    spans: &mut Vec<FieldSpan>,
+) -> Option<Complete> {
+    let rest = window.strip_prefix(b"HTTP/1.")?;
+    let (version, rest) = match rest.split_first()? {
+        (b'1', rest) => (Version::HTTP_11, rest),
+        (b'0', rest) => (Version::HTTP_10, rest),
+        _ => return None,
+    };
+    let rest = rest.strip_prefix(b" ")?;
+    let (&[a, b, c], rest) = rest.split_first_chunk::<3>()?;
+    if ![a, b, c].iter().all(u8::is_ascii_digit) || a == b'0' {
+        return None;
+    }
+    let code = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
+    let status = StatusCode::from_u16(code).ok()?;
+    let rest = rest.strip_prefix(b" ")?;
+    let (reason, rest) = rest.split_at(visible_prefix_len(rest));
+    let rest = rest.strip_prefix(b"\r\n")?;
+    let reason = std::str::from_utf8(reason).ok()?;
+
+    let mut pos = window.len() - rest.len();
+    spans.clear();
+    for cached in names {
+        let name_start = pos;
+        let name_end = name_start + cached.raw.len();
+        if window.get(name_start..name_end)? != cached.raw.as_slice() {
+            return None;
+        }
+        if window.get(name_end) != Some(&b':') {
+            return None;
+        }
+        let after = window.get(name_end + 1..)?;
+        let value_start = name_end
+            + 1
+            + after
+                .iter()
+                .take_while(|&&b| b == b' ' || b == b'\t')
+                .count();
+        let value = window.get(value_start..)?;
+        let value_end = value_start + visible_prefix_len(value);
+        // Empty or ending in a space: httparse trims; leave it to httparse.
+        if value_end == value_start || window.get(value_end - 1) == Some(&b' ') {
+            return None;
+        }
+        if window.get(value_end..value_end + 2)? != b"\r\n" {
+            return None;
+        }
+        spans.push(FieldSpan {
+            name_start,
+            name_end,
+            value_start,
+            value_end,
+        });
+        pos = value_end + 2;
+    }
+    if window.get(pos..pos + 2)? != b"\r\n" {
+        return None;
+    }
+    Some(Complete {
+        consumed: pos + 2,
+        version,
+        status,
+        reason: reason_of(status, Some(reason), window),
+    })
+}
+
+/// How many bytes at the front of `bytes` are visible ASCII or space
+/// (0x20-0x7E), eight at a time while eight remain.
+fn visible_prefix_len(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    let mut n = 0;
+    while let Some(word) = bytes.get(n..).and_then(|b| b.first_chunk::<8>()) {
+        let x = u64::from_le_bytes(*word);
+        // Per byte, no carry between bytes: the low seven bits plus 0x60 reach
+        // the high bit exactly when they are >= 0x20, plus 0x01 exactly when
+        // they are 0x7F; a set high bit in `x` is a byte >= 0x80.
+        let low = x & !HIGH;
+        let at_least_space = low.wrapping_add(ONES * 0x60) & HIGH;
+        let del = low.wrapping_add(ONES) & HIGH;
+        let other = (x & HIGH) | (!at_least_space & HIGH) | del;
+        if other != 0 {
+            // Little-endian: the lowest set bit is in the first such byte.
+            return n + (other.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    n + bytes
+        .get(n..)
+        .unwrap_or(&[])
+        .iter()
+        .take_while(|&&b| (0x20..=0x7e).contains(&b))
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 13\r\n\
+Connection: keep-alive\r\n\r\nbody";
+
+    /// A parser that has seen `HEAD`'s layout twice (so it remembers it).
+    fn warm() -> ResponseParser {
+        let mut p = ResponseParser::new();
+        for _ in 0..2 {
+            let mut buf = BytesMut::from(HEAD);
+            assert!(matches!(p.parse(&mut buf, &Limits::default()), Ok(Some(_))));
+        }
+        assert!(p.remembers_layout());
+        p
+    }
+
+    fn known(p: &mut ResponseParser, bytes: &[u8]) -> Option<(usize, Vec<(String, String)>)> {
+        let line = scan_known_layout(bytes, &p.names, &mut p.spans)?;
+        let fields = p
+            .spans
+            .iter()
+            .map(|s| {
+                let text = |a: usize, b: usize| String::from_utf8_lossy(&bytes[a..b]).into_owned();
+                (
+                    text(s.name_start, s.name_end),
+                    text(s.value_start, s.value_end),
+                )
+            })
+            .collect();
+        Some((line.consumed, fields))
+    }
+
+    #[test]
+    fn reads_the_remembered_layout_without_httparse() {
+        let mut p = warm();
+        let (consumed, fields) = known(&mut p, HEAD).expect("the remembered layout");
+        assert_eq!(consumed, HEAD.len() - 4, "the head ends before the body");
+        assert_eq!(
+            fields,
+            [
+                ("Server", "nginx"),
+                ("Content-Length", "13"),
+                ("Connection", "keep-alive")
+            ]
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        );
+        // Tabs and several spaces after the colon are skipped, as httparse does.
+        let tabbed = b"HTTP/1.0 404 Not Found\r\nServer:\t  x y\r\nContent-Length:0\r\n\
+Connection: close\r\n\r\n";
+        let (_, fields) = known(&mut p, tabbed).expect("same names");
+        assert_eq!(fields[0].1, "x y");
+        assert_eq!(fields[1].1, "0");
+    }
+
+    #[test]
+    fn leaves_everything_else_to_httparse() {
+        let mut p = warm();
+        let text = String::from_utf8_lossy(HEAD).into_owned();
+        for (from, to) in [
+            ("HTTP/1.1 200 OK", "HTTP/1.2 200 OK"),
+            ("HTTP/1.1 200 OK", "HTTP/1.1 099 OK"),
+            ("HTTP/1.1 200 OK", "HTTP/1.1 200"),
+            ("HTTP/1.1 200 OK", "HTTP/1.1  200 OK"),
+            ("HTTP/1.1 200 OK", "HTTP/1.1 200 O\tK"),
+            ("HTTP/1.1 200 OK", "HTTP/1.1 200 O\u{e9}K"),
+            ("HTTP/1.1", "\r\nHTTP/1.1"),
+            ("Server: nginx", "server: nginx"),
+            ("Server: nginx", "Server : nginx"),
+            ("Server: nginx", "Server:"),
+            ("Server: nginx", "Server:   "),
+            ("Server: nginx", "Server: nginx "),
+            ("Server: nginx", "Server: ng\tinx"),
+            ("Server: nginx", "Server: ng\u{e9}inx"),
+            ("Server: nginx", "Server: ng\u{7f}inx"),
+            ("Server: nginx", "Server: nginx\r\n folded"),
+            ("Server: nginx", "Server: nginx\r\nVary: *"),
+            ("nginx\r\n", "nginx\n"),
+            ("13\r\n", "13\rx\n"),
+            ("keep-alive\r\n\r\n", "keep-alive\r\nVary: *\r\n\r\n"),
+            ("keep-alive\r\n\r\n", "keep-alive\r\n\n"),
+        ] {
+            assert!(text.contains(from));
+            let changed = text.replacen(from, to, 1);
+            assert!(
+                known(&mut p, changed.as_bytes()).is_none(),
+                "{changed:?} must go to httparse"
+            );
+        }
+        // Every proper prefix is partial for httparse: never complete here.
+        for n in 0..HEAD.len() - 4 {
+            assert!(known(&mut p, &HEAD[..n]).is_none(), "prefix of {n} bytes");
+        }
+    }
+
+    #[test]
+    fn visible_prefix_len_stops_at_the_first_other_byte() {
+        for len in 0..40 {
+            for at in 0..=len {
+                for bad in [0x00u8, 0x09, 0x0d, 0x1f, 0x7f, 0x80, 0xff] {
+                    let mut v = vec![b'a'; len];
+                    if at < len {
+                        v[at] = bad;
+                    }
+                    assert_eq!(visible_prefix_len(&v), at, "len {len}, {bad:#x} at {at}");
+                }
+            }
+        }
+        // Every byte value, at every position of a word and of the tail.
+        for bad in 0..=255u8 {
+            let visible = (0x20..=0x7e).contains(&bad);
+            for len in [7usize, 8, 9, 16, 17] {
+                for at in 0..len {
+                    let mut v = vec![b'a'; len];
+                    v[at] = bad;
+                    let want = if visible { len } else { at };
+                    assert_eq!(visible_prefix_len(&v), want, "len {len}, {bad:#x} at {at}");
+                }
+            }
+        }
+        let all: Vec<u8> = (0x20..=0x7e).collect();
+        assert_eq!(visible_prefix_len(&all), all.len());
+        // Bytes whose neighbours carry in the word arithmetic: 0x7e next to 0xff.
+        assert_eq!(visible_prefix_len(b"~~~~~~~\xff"), 7);
+        assert_eq!(visible_prefix_len(b"\xff~~~~~~~"), 0);
+    }
 }
