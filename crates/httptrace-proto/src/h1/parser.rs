@@ -70,6 +70,12 @@ impl ParsedHead {
 ///   heads before it (and no name twice), its header map is a copy of a
 ///   remembered map of that layout with the values put in place: no name is
 ///   hashed or inserted again;
+/// * a head laid out as that remembered map, in the plainest form (CRLF line
+///   ends, visible ASCII values, nothing httparse would trim or fold), is
+///   read by a scanner that only compares the remembered names and finds
+///   the value ends, eight bytes at a time; any other head, or any byte that
+///   scanner does not expect, goes through httparse, so what is accepted
+///   and rejected does not change;
 /// * it does not validate the value bytes again: the parser already allowed
 ///   only the bytes `http::HeaderValue` allows;
 /// * it gathers the framing fields ([`FramingFields`]) while building the
