@@ -570,6 +570,18 @@ impl FramingFields {
     }
 
     fn add_connection(&mut self, value: &[u8]) {
+        // The values servers send on nearly every response, as one token.
+        match value {
+            b"keep-alive" => {
+                self.keep_alive = true;
+                return;
+            }
+            b"close" => {
+                self.close = true;
+                return;
+            }
+            _ => {}
+        }
         for element in value.split(|&b| b == b',') {
             let element = trim_ows(element);
             if element.eq_ignore_ascii_case(b"close") {
