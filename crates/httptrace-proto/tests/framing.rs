@@ -285,6 +285,22 @@ fn keep_alive() {
         &[("connection", b"keep-alive, close")]
     )));
     assert!(!response_keep_alive(&head(Version::HTTP_2, 200, &[])));
+    // The exact values the framing code takes without splitting tokens.
+    assert!(response_keep_alive(&head(
+        Version::HTTP_10,
+        200,
+        &[("connection", b"keep-alive")]
+    )));
+    assert!(!response_keep_alive(&head(
+        Version::HTTP_11,
+        200,
+        &[("connection", b"keep-alive"), ("connection", b"close")]
+    )));
+    assert!(!response_keep_alive(&head(
+        Version::HTTP_10,
+        200,
+        &[("connection", b"close"), ("connection", b"keep-alive")]
+    )));
 }
 
 #[test]

@@ -162,6 +162,8 @@ impl ResponseParser {
             .as_ref()
             .filter(|_| self.names.len() <= limits.max_headers)
             .and_then(|_| scan_known_layout(window, &self.names, &mut self.spans));
+        // When the scanner gives up it may leave `spans` half-filled: only a complete httparse
+        // pass, which refills them, is followed by building the map.
         let known_layout = known.is_some();
         let line = if let Some(line) = known {
             line
@@ -569,6 +571,57 @@ Connection: close\r\n\r\n";
         let (_, fields) = known(&mut p, tabbed).expect("same names");
         assert_eq!(fields[0].1, "x y");
         assert_eq!(fields[1].1, "0");
+        // The reason is everything after the one space that follows the code, as httparse
+        // reports it (not trimmed), and may be empty.
+        for (line, reason) in [
+            ("HTTP/1.1 200  OK", " OK"),
+            ("HTTP/1.1 200 ", ""),
+            ("HTTP/1.1 599 Some Thing ", "Some Thing "),
+        ] {
+            let text = String::from_utf8_lossy(HEAD).replacen("HTTP/1.1 200 OK", line, 1);
+            let l = scan_known_layout(text.as_bytes(), &p.names, &mut p.spans).expect(line);
+            let via_httparse = crate::parse_response_head(text.as_bytes(), &Limits::default());
+            match via_httparse {
+                Ok(crate::ParseStatus::Complete { head, .. }) => assert_eq!(l.reason, head.reason),
+                other => panic!("{line:?}: httparse gave {other:?}"),
+            }
+            assert_eq!(l.reason, reason_of(l.status, Some(reason), text.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn a_parser_that_remembers_a_layout_keeps_the_limits() {
+        // HEAD has three fields: two slots are too few, three enough, whichever path reads it.
+        for (max_headers, ok) in [(2, false), (3, true)] {
+            let mut p = warm();
+            let limits = Limits {
+                max_headers,
+                ..Limits::default()
+            };
+            let mut buf = BytesMut::from(HEAD);
+            let got = p.parse(&mut buf, &limits);
+            assert_eq!(got.is_ok(), ok, "max_headers {max_headers}: {got:?}");
+            assert_eq!(
+                got.map(|h| h.map(|h| h.head)),
+                match crate::parse_response_head(HEAD, &limits) {
+                    Ok(crate::ParseStatus::Complete { head, .. }) => Ok(Some(head)),
+                    Ok(crate::ParseStatus::Partial) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            );
+        }
+        // A head longer than max_head_bytes is too large, not read by the scanner.
+        let mut p = warm();
+        let limits = Limits {
+            max_head_bytes: HEAD.len() - 5,
+            ..Limits::default()
+        };
+        let mut buf = BytesMut::from(HEAD);
+        assert!(matches!(
+            p.parse(&mut buf, &limits),
+            Err(ProtoError::HeadTooLarge { .. })
+        ));
+        assert_eq!(&buf[..], HEAD, "an error leaves the buffer untouched");
     }
 
     #[test]
@@ -591,6 +644,10 @@ Connection: close\r\n\r\n";
             ("Server: nginx", "Server: ng\tinx"),
             ("Server: nginx", "Server: ng\u{e9}inx"),
             ("Server: nginx", "Server: ng\u{7f}inx"),
+            ("Server: nginx", "Server:\rnginx"),
+            ("Server: nginx", "Server:\r\n nginx"),
+            ("Server: nginx", "Server:\tnginx\t"),
+            ("Server: nginx", "Server: nginx\rX"),
             ("Server: nginx", "Server: nginx\r\n folded"),
             ("Server: nginx", "Server: nginx\r\nVary: *"),
             ("nginx\r\n", "nginx\n"),
