@@ -252,55 +252,49 @@ fn close_delimited_by_default() {
 
 #[test]
 fn keep_alive() {
-    assert!(response_keep_alive(&head(Version::HTTP_11, 200, &[])));
-    assert!(!response_keep_alive(&head(
-        Version::HTTP_11,
-        200,
-        &[("connection", b"close")]
-    )));
-    assert!(!response_keep_alive(&head(
-        Version::HTTP_11,
-        200,
-        &[("connection", b"keep-alive, Close")]
-    )));
-    assert!(!response_keep_alive(&head(
-        Version::HTTP_11,
-        200,
-        &[("connection", b"upgrade"), ("connection", b" CLOSE ")]
-    )));
-    assert!(response_keep_alive(&head(
-        Version::HTTP_11,
-        200,
-        &[("connection", b"closed")]
-    )));
-    assert!(!response_keep_alive(&head(Version::HTTP_10, 200, &[])));
-    assert!(response_keep_alive(&head(
-        Version::HTTP_10,
-        200,
-        &[("connection", b"Keep-Alive")]
-    )));
-    assert!(!response_keep_alive(&head(
-        Version::HTTP_10,
-        200,
-        &[("connection", b"keep-alive, close")]
-    )));
-    assert!(!response_keep_alive(&head(Version::HTTP_2, 200, &[])));
-    // The exact values the framing code takes without splitting tokens.
-    assert!(response_keep_alive(&head(
-        Version::HTTP_10,
-        200,
-        &[("connection", b"keep-alive")]
-    )));
-    assert!(!response_keep_alive(&head(
-        Version::HTTP_11,
-        200,
-        &[("connection", b"keep-alive"), ("connection", b"close")]
-    )));
-    assert!(!response_keep_alive(&head(
-        Version::HTTP_10,
-        200,
-        &[("connection", b"close"), ("connection", b"keep-alive")]
-    )));
+    type Fields = &'static [(&'static str, &'static [u8])];
+    let cases: &[(Version, Fields, bool)] = &[
+        (Version::HTTP_11, &[], true),
+        (Version::HTTP_11, &[("connection", b"close")], false),
+        (
+            Version::HTTP_11,
+            &[("connection", b"keep-alive, Close")],
+            false,
+        ),
+        (
+            Version::HTTP_11,
+            &[("connection", b"upgrade"), ("connection", b" CLOSE ")],
+            false,
+        ),
+        (Version::HTTP_11, &[("connection", b"closed")], true),
+        (Version::HTTP_10, &[], false),
+        (Version::HTTP_10, &[("connection", b"Keep-Alive")], true),
+        (
+            Version::HTTP_10,
+            &[("connection", b"keep-alive, close")],
+            false,
+        ),
+        (Version::HTTP_2, &[], false),
+        // The exact values the framing code takes without splitting tokens.
+        (Version::HTTP_10, &[("connection", b"keep-alive")], true),
+        (
+            Version::HTTP_11,
+            &[("connection", b"keep-alive"), ("connection", b"close")],
+            false,
+        ),
+        (
+            Version::HTTP_10,
+            &[("connection", b"close"), ("connection", b"keep-alive")],
+            false,
+        ),
+    ];
+    for &(version, fields, want) in cases {
+        assert_eq!(
+            response_keep_alive(&head(version, 200, fields)),
+            want,
+            "{version:?} {fields:?}"
+        );
+    }
 }
 
 #[test]
