@@ -25,9 +25,10 @@ use crate::h1::conn::{H1Conn, IdleHealth};
 use crate::route::{KeyMap, PoolKey};
 use crate::trace::{CloseReason, ConnClosedInfo, ConnOutcome, Tracer};
 
-/// Idle lists emptied by checkouts are kept for reuse until the map holds this many keys; then
-/// a put for a new key drops the empty ones.
-const PRUNE_EMPTY_LISTS_AT: usize = 64;
+/// A key's state stays (its idle list emptied by checkouts is reused, not freed and allocated
+/// again on every keep-alive request) until the map holds this many keys; then adding a new key
+/// first drops the keys with nothing in them.
+const PRUNE_UNUSED_KEYS_AT: usize = 64;
 
 /// Pool settings.
 #[derive(Clone, Debug)]
@@ -102,20 +103,57 @@ pub(crate) enum Join {
 
 #[derive(Default)]
 struct State {
-    idle: KeyMap<Vec<IdleConn>>,
-    waiters: KeyMap<VecDeque<DialWaiter>>,
-    /// Spare dials in flight, per key (see the module docs).
-    spare: KeyMap<usize>,
-    /// Requests waiting on a spare dial, oldest first; never more than `spare` for a key.
-    joined: KeyMap<VecDeque<oneshot::Sender<Joined>>>,
-    /// Requests waiting for a connection slot (at `max_conns_per_host`): they take a returned
-    /// connection or a freed slot, whichever comes first.
-    slot_waiters: KeyMap<VecDeque<oneshot::Sender<Handoff>>>,
-    /// Open connections per key, counted only when `max_conns_per_host` is set.
-    open: KeyMap<usize>,
+    /// Everything the pool keeps for a key, in one map: one lookup per pool operation, and
+    /// one hash table's code in the binary instead of one per kind of list.
+    keys: KeyMap<KeyState>,
     total_idle: usize,
     /// Go's `closeIdle`: set by `close_idle_connections`, cleared by the next checkout.
     close_idle: bool,
+}
+
+/// The pool's state for one key.
+#[derive(Default)]
+struct KeyState {
+    /// Idle connections, oldest first.
+    idle: Vec<IdleConn>,
+    /// Requests that dial and also take a returned connection (Go's wantConn queue).
+    waiters: VecDeque<DialWaiter>,
+    /// Spare dials in flight (see the module docs).
+    spare: usize,
+    /// Requests waiting on a spare dial, oldest first; never more than `spare`.
+    joined: VecDeque<oneshot::Sender<Joined>>,
+    /// Requests waiting for a connection slot (at `max_conns_per_host`): they take a returned
+    /// connection or a freed slot, whichever comes first.
+    slot_waiters: VecDeque<oneshot::Sender<Handoff>>,
+    /// Open connections, counted only when `max_conns_per_host` is set.
+    open: usize,
+}
+
+impl KeyState {
+    /// Nothing idle, waiting, dialing or counted: the entry can go.
+    fn is_unused(&self) -> bool {
+        self.idle.is_empty()
+            && self.waiters.is_empty()
+            && self.spare == 0
+            && self.joined.is_empty()
+            && self.slot_waiters.is_empty()
+            && self.open == 0
+    }
+}
+
+impl State {
+    /// `key`'s state, added when missing (after dropping unused keys once there are many).
+    fn key_mut(&mut self, key: &PoolKey) -> &mut KeyState {
+        self.key_mut_owned(key.clone())
+    }
+
+    /// [`State::key_mut`] with the key given by value.
+    fn key_mut_owned(&mut self, key: PoolKey) -> &mut KeyState {
+        if self.keys.len() >= PRUNE_UNUSED_KEYS_AT && !self.keys.contains_key(&key) {
+            self.keys.retain(|_, k| !k.is_unused());
+        }
+        self.keys.entry(key).or_default()
+    }
 }
 
 struct IdleConn {
@@ -202,7 +240,7 @@ impl Pool {
             st.close_idle = false;
             let mut found = None;
             let mut removed = 0usize;
-            if let Some(list) = st.idle.get_mut(key) {
+            if let Some(list) = st.keys.get_mut(key).map(|k| &mut k.idle) {
                 let now = Instant::now();
                 while let Some(mut ic) = list.pop() {
                     removed += 1;
@@ -223,7 +261,7 @@ impl Pool {
                     }
                 }
                 // An emptied list stays (a keep-alive request would otherwise free and
-                // re-allocate it every time); `put` prunes empty lists when keys pile up.
+                // re-allocate it every time); unused keys are pruned when keys pile up.
             }
             st.total_idle -= removed;
             found
@@ -246,7 +284,7 @@ impl Pool {
     ) -> oneshot::Receiver<H1Conn> {
         let (tx, rx) = oneshot::channel();
         let mut st = self.lock();
-        let q = st.waiters.entry(key.clone()).or_default();
+        let q = &mut st.key_mut(key).waiters;
         // Requesters that got their connection elsewhere leave closed senders behind.
         q.retain(|w| w.wants());
         q.push_back(DialWaiter { dial, tx });
@@ -257,15 +295,15 @@ impl Pool {
     /// waiting on it yet (see the module docs).
     pub(crate) fn join_spare_dial(&self, key: &PoolKey) -> Join {
         let mut st = self.lock();
-        let spare = st.spare.get(key).copied().unwrap_or(0);
-        if spare == 0 {
+        let Some(k) = st.keys.get_mut(key).filter(|k| k.spare > 0) else {
             return Join::No;
-        }
+        };
         // A connection returned between the caller's idle check and now.
-        if st.idle.get(key).is_some_and(|l| !l.is_empty()) {
+        if !k.idle.is_empty() {
             return Join::RetryIdle;
         }
-        let q = st.joined.entry(key.clone()).or_default();
+        let spare = k.spare;
+        let q = &mut k.joined;
         q.retain(|tx| !tx.is_closed());
         if q.len() >= spare {
             return Join::No;
@@ -284,26 +322,17 @@ impl Pool {
         if !dial.spare.swap(false, Ordering::AcqRel) {
             return;
         }
-        let left = match st.spare.get_mut(key) {
-            Some(n) => {
-                *n = n.saturating_sub(1);
-                *n
-            }
-            None => 0,
+        let Some(k) = st.keys.get_mut(key) else {
+            return;
         };
-        if left == 0 {
-            st.spare.remove(key);
-        }
-        if let Some(q) = st.joined.get_mut(key) {
-            q.retain(|tx| !tx.is_closed());
-            while q.len() > left {
-                if let Some(tx) = q.pop_back() {
-                    // A receiver gone meanwhile needs nothing.
-                    let _ = tx.send(Joined::Dial);
-                }
-            }
-            if q.is_empty() {
-                st.joined.remove(key);
+        k.spare = k.spare.saturating_sub(1);
+        let left = k.spare;
+        let q = &mut k.joined;
+        q.retain(|tx| !tx.is_closed());
+        while q.len() > left {
+            if let Some(tx) = q.pop_back() {
+                // A receiver gone meanwhile needs nothing.
+                let _ = tx.send(Joined::Dial);
             }
         }
     }
@@ -328,94 +357,33 @@ impl Pool {
         let mut evicted = None;
         let mut late_guards: Vec<SlotGuard> = Vec::new();
         let refused = {
-            let mut st = self.lock();
+            let mut guard = self.lock();
+            let st = &mut *guard;
             if st.close_idle {
                 Some((Error::new(Kind::PoolClosed), conn, CloseReason::PoolClosed))
             } else {
+                // One lookup: the key's entry holds its waiters and its idle list.
+                let k = st.key_mut_owned(key);
                 // Hand it to a request waiting for a slot or for a dial, if any still waits.
                 let mut pending = Some(conn);
-                if let Some(q) = st.slot_waiters.get_mut(&key) {
-                    while let Some(tx) = q.pop_front() {
-                        let Some(c) = pending.take() else { break };
-                        match tx.send(Handoff::Conn(c)) {
-                            Ok(()) => break,
-                            Err(Handoff::Conn(c)) => pending = Some(c),
-                            Err(Handoff::Slot(g)) => late_guards.push(g),
-                        }
-                    }
-                    if q.is_empty() {
-                        st.slot_waiters.remove(&key);
-                    }
-                }
-                // Then to a request waiting on a spare dial (it dials nothing; handing the
-                // connection to a dialing request would make one more spare dial).
-                if let Some(q) = st.joined.get_mut(&key).filter(|_| pending.is_some()) {
-                    while let Some(tx) = q.pop_front() {
-                        let Some(c) = pending.take() else { break };
-                        match tx.send(Joined::Conn(c)) {
-                            Ok(()) => break,
-                            Err(Joined::Conn(c)) => pending = Some(c),
-                            Err(Joined::Dial) => {}
-                        }
-                    }
-                    if q.is_empty() {
-                        st.joined.remove(&key);
-                    }
-                }
-                let mut made_spare = false;
-                if let Some(q) = st.waiters.get_mut(&key).filter(|_| pending.is_some()) {
-                    while let Some(w) = q.pop_front() {
-                        let Some(c) = pending.take() else { break };
-                        // Go's `wantConn.tryDeliver` fails once the dial delivered: a request
-                        // whose own dial ended is not waiting any more, even if it has not run
-                        // yet. Handing it this connection would leave it stranded while the
-                        // request that returned it dials a new one.
-                        if !w.wants() {
-                            pending = Some(c);
-                            continue;
-                        }
-                        match w.tx.send(c) {
-                            Ok(()) => {
-                                // Its dial goes on for nobody now.
-                                w.dial.spare.store(true, Ordering::Release);
-                                made_spare = true;
-                                break;
-                            }
-                            Err(c) => pending = Some(c),
-                        }
-                    }
-                    if q.is_empty() {
-                        st.waiters.remove(&key);
-                    }
-                }
-                if made_spare {
-                    *st.spare.entry(key.clone()).or_insert(0) += 1;
-                }
+                hand_over(k, &mut pending, &mut late_guards);
                 match pending {
                     None => None,
+                    Some(conn) if k.idle.len() >= self.shared.cfg.max_idle_per_host => Some((
+                        Error::new(Kind::TooManyIdle),
+                        conn,
+                        CloseReason::TooManyIdle,
+                    )),
                     Some(conn) => {
-                        let list_len = st.idle.get(&key).map_or(0, Vec::len);
-                        if list_len >= self.shared.cfg.max_idle_per_host {
-                            Some((
-                                Error::new(Kind::TooManyIdle),
-                                conn,
-                                CloseReason::TooManyIdle,
-                            ))
-                        } else {
-                            if st.idle.len() >= PRUNE_EMPTY_LISTS_AT && !st.idle.contains_key(&key)
-                            {
-                                st.idle.retain(|_, l| !l.is_empty());
-                            }
-                            st.idle.entry(key).or_default().push(IdleConn {
-                                conn,
-                                since: Instant::now(),
-                            });
-                            st.total_idle += 1;
-                            if st.total_idle > self.shared.cfg.max_idle {
-                                evicted = evict_oldest(&mut st);
-                            }
-                            None
+                        k.idle.push(IdleConn {
+                            conn,
+                            since: Instant::now(),
+                        });
+                        st.total_idle += 1;
+                        if st.total_idle > self.shared.cfg.max_idle {
+                            evicted = evict_oldest(st);
                         }
+                        None
                     }
                 }
             }
@@ -450,9 +418,9 @@ impl Pool {
             let mut st = self.lock();
             st.close_idle = true;
             st.total_idle = 0;
-            st.idle
-                .drain()
-                .flat_map(|(_, v)| v.into_iter().map(|ic| ic.conn))
+            st.keys
+                .values_mut()
+                .flat_map(|k| k.idle.drain(..).map(|ic| ic.conn))
                 .collect()
         };
         for c in drained {
@@ -468,12 +436,12 @@ impl Pool {
         let mut st = self.lock();
         // A connection returned between the caller's idle check and now must not strand us
         // in the wait queue: send the caller back to the idle list.
-        if st.idle.get(key).is_some_and(|l| !l.is_empty()) {
+        let k = st.key_mut(key);
+        if !k.idle.is_empty() {
             return SlotRequest::RetryIdle;
         }
-        let open = st.open.entry(key.clone()).or_insert(0);
-        if *open < max.max(1) {
-            *open += 1;
+        if k.open < max.max(1) {
+            k.open += 1;
             drop(st);
             return SlotRequest::Granted(SlotGuard {
                 pool: Arc::downgrade(&self.shared),
@@ -481,9 +449,9 @@ impl Pool {
                 armed: true,
             });
         }
-        let open = *open;
+        let open = k.open;
         let (tx, rx) = oneshot::channel();
-        let q = st.slot_waiters.entry(key.clone()).or_default();
+        let q = &mut k.slot_waiters;
         q.retain(|tx| !tx.is_closed());
         q.push_back(tx);
         SlotRequest::Wait { rx, open }
@@ -495,8 +463,8 @@ impl Pool {
         {
             let mut st = self.lock();
             let mut passed = false;
-            if let Some(q) = st.slot_waiters.get_mut(key) {
-                while let Some(tx) = q.pop_front() {
+            if let Some(k) = st.keys.get_mut(key) {
+                while let Some(tx) = k.slot_waiters.pop_front() {
                     let g = SlotGuard {
                         pool: Arc::downgrade(&self.shared),
                         key: key.clone(),
@@ -512,16 +480,8 @@ impl Pool {
                         Err(h) => returned.push(h),
                     }
                 }
-                if q.is_empty() {
-                    st.slot_waiters.remove(key);
-                }
-            }
-            if !passed {
-                if let Some(n) = st.open.get_mut(key) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        st.open.remove(key);
-                    }
+                if !passed {
+                    k.open = k.open.saturating_sub(1);
                 }
             }
         }
@@ -535,23 +495,70 @@ impl Pool {
     /// Number of idle connections for `key` (tests and diagnostics).
     #[allow(dead_code)]
     pub(crate) fn idle_count(&self, key: &PoolKey) -> usize {
-        self.lock().idle.get(key).map_or(0, Vec::len)
+        self.lock().keys.get(key).map_or(0, |k| k.idle.len())
+    }
+}
+
+/// `put`'s first step: hand the returned connection (`pending`) to a request of `k` that waits
+/// for one: first one waiting for a connection slot, then one waiting on a spare dial (it
+/// dials nothing; handing the connection to a dialing request would make one more spare dial),
+/// then one that dials. `pending` is `None` when a request took it. Slot guards sent back by
+/// slot waiters that left go to `late_guards` (dropped after the lock).
+fn hand_over(k: &mut KeyState, pending: &mut Option<H1Conn>, late_guards: &mut Vec<SlotGuard>) {
+    while let Some(tx) = k.slot_waiters.pop_front() {
+        let Some(c) = pending.take() else { break };
+        match tx.send(Handoff::Conn(c)) {
+            Ok(()) => break,
+            Err(Handoff::Conn(c)) => *pending = Some(c),
+            Err(Handoff::Slot(g)) => late_guards.push(g),
+        }
+    }
+    if pending.is_some() {
+        while let Some(tx) = k.joined.pop_front() {
+            let Some(c) = pending.take() else { break };
+            match tx.send(Joined::Conn(c)) {
+                Ok(()) => break,
+                Err(Joined::Conn(c)) => *pending = Some(c),
+                Err(Joined::Dial) => {}
+            }
+        }
+    }
+    if pending.is_some() {
+        while let Some(w) = k.waiters.pop_front() {
+            let Some(c) = pending.take() else { break };
+            // Go's `wantConn.tryDeliver` fails once the dial delivered: a request whose own dial
+            // ended is not waiting any more, even if it has not run yet. Handing it this
+            // connection would leave it stranded while the request that returned it dials a
+            // new one.
+            if !w.wants() {
+                *pending = Some(c);
+                continue;
+            }
+            match w.tx.send(c) {
+                Ok(()) => {
+                    // Its dial goes on for nobody now.
+                    w.dial.spare.store(true, Ordering::Release);
+                    k.spare += 1;
+                    break;
+                }
+                Err(c) => *pending = Some(c),
+            }
+        }
     }
 }
 
 fn evict_oldest(st: &mut State) -> Option<H1Conn> {
     let mut oldest: Option<(PoolKey, usize, Instant)> = None;
-    for (k, list) in st.idle.iter() {
+    for (k, ks) in st.keys.iter() {
         // Lists are ordered oldest first.
-        if let Some(first) = list.first() {
+        if let Some(first) = ks.idle.first() {
             if oldest.as_ref().is_none_or(|(_, _, t)| first.since < *t) {
                 oldest = Some((k.clone(), 0, first.since));
             }
         }
     }
     let (k, i, _) = oldest?;
-    let list = st.idle.get_mut(&k)?;
-    let ic = list.remove(i);
+    let ic = st.keys.get_mut(&k)?.idle.remove(i);
     st.total_idle -= 1;
     Some(ic.conn)
 }
@@ -671,7 +678,7 @@ mod tests {
         other.end();
         p.dial_ended(&key, &other);
         assert!(matches!(p.join_spare_dial(&key), Join::No));
-        assert!(p.lock().spare.is_empty());
+        assert!(p.lock().keys.get(&key).is_none_or(|k| k.spare == 0));
     }
 
     /// A spare dial that ends without a connection for its waiter sends the waiter to dial.
@@ -689,7 +696,7 @@ mod tests {
         d.end();
         p.dial_ended(&key, &d);
         assert!(matches!(joined.try_recv(), Ok(Joined::Dial)));
-        assert!(p.lock().joined.is_empty());
+        assert!(p.lock().keys.get(&key).is_none_or(|k| k.joined.is_empty()));
     }
 
     /// Two spare dials with a waiter each: one failing releases only the newest waiter (one
@@ -725,6 +732,55 @@ mod tests {
         d2.end();
         p.dial_ended(&key, &d2);
         let st = p.lock();
-        assert!(st.spare.is_empty() && st.joined.is_empty());
+        assert!(st
+            .keys
+            .get(&key)
+            .is_none_or(|k| k.spare == 0 && k.joined.is_empty()));
+    }
+
+    /// A key's entry outlives a checkout (its idle list is reused), and once there are many
+    /// keys, adding one drops the keys with nothing in them, never one with a connection
+    /// counted, a waiter or an idle connection.
+    #[tokio::test]
+    async fn unused_keys_are_pruned_only_when_keys_pile_up() {
+        let key = |i: usize| {
+            PoolKey::new(
+                Scheme::Http,
+                Host::from(format!("h{i}.test").as_str()),
+                80,
+                None,
+            )
+        };
+        let p = pool();
+        let (c, _s) = conn(&key(0)).await;
+        p.put(c, &Tracer::none());
+        let (taken, _) = p.take_idle(&key(0), &Tracer::none());
+        assert!(taken.is_some());
+        {
+            let st = p.lock();
+            let k = st
+                .keys
+                .get(&key(0))
+                .expect("the entry stays after a checkout");
+            assert!(k.is_unused() && k.idle.capacity() > 0);
+        }
+        let mut st = p.lock();
+        st.key_mut(&key(1)).open = 1;
+        st.key_mut(&key(2)).spare = 1;
+        for i in 3..PRUNE_UNUSED_KEYS_AT {
+            st.key_mut(&key(i));
+        }
+        assert_eq!(
+            st.keys.len(),
+            PRUNE_UNUSED_KEYS_AT,
+            "no pruning below the threshold"
+        );
+        // An existing key never prunes.
+        st.key_mut(&key(5));
+        assert_eq!(st.keys.len(), PRUNE_UNUSED_KEYS_AT);
+        st.key_mut(&key(1000));
+        let mut left: Vec<&str> = st.keys.keys().map(|k| k.host.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["h1.test", "h1000.test", "h2.test"]);
     }
 }

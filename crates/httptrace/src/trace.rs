@@ -85,6 +85,73 @@ struct Hooks {
     pool_wait_start: Hook<PoolWaitStartFn>,
     pool_wait_done: Hook<PoolWaitDoneFn>,
     new_conn: Hook<NewConnFn>,
+    /// The older trace this one was composed over ([`ClientTrace::compose`]): its hooks run
+    /// after this link's. A chain rather than one closure per composed hook calling both: each
+    /// such closure would be a type of its own (a vtable, a call shim and drop code for every
+    /// hook signature), for a cost at firing time of one pointer test per hook.
+    older: Option<Arc<Hooks>>,
+    /// A setter ran on this link. Hooks are never unset, and [`ClientTrace::compose`] links
+    /// only traces with hooks, so this is `!is_empty()` of the whole chain when true of its
+    /// first link: a flag, since `Tracer::new` asks for every request.
+    set: bool,
+}
+
+impl Hooks {
+    /// This link, then the older ones.
+    fn chain(&self) -> impl Iterator<Item = &Hooks> {
+        std::iter::successors(Some(self), |h| h.older.as_deref())
+    }
+
+    /// Whether any link has a handler for the hook `has` looks at.
+    fn any(&self, has: fn(&Hooks) -> bool) -> bool {
+        self.chain().any(has)
+    }
+
+    /// No handler in this link (the older links are not looked at).
+    fn link_is_empty(&self) -> bool {
+        let h = self;
+        h.get_conn.is_none()
+            && h.got_conn.is_none()
+            && h.put_idle_conn.is_none()
+            && h.got_first_response_byte.is_none()
+            && h.got_100_continue.is_none()
+            && h.got_1xx_response.is_none()
+            && h.dns_start.is_none()
+            && h.dns_done.is_none()
+            && h.connect_start.is_none()
+            && h.connect_done.is_none()
+            && h.tls_handshake_start.is_none()
+            && h.tls_handshake_done.is_none()
+            && h.wrote_header_field.is_none()
+            && h.wrote_headers.is_none()
+            && h.wait_100_continue.is_none()
+            && h.wrote_request.is_none()
+            && h.request_start.is_none()
+            && h.request_done.is_none()
+            && h.retry.is_none()
+            && h.redirect.is_none()
+            && h.got_response_headers.is_none()
+            && h.response_body_done.is_none()
+            && h.conn_closed.is_none()
+            && h.pool_wait_start.is_none()
+            && h.pool_wait_done.is_none()
+            && h.new_conn.is_none()
+    }
+
+    /// After a setter put its handler in the newest link: remove the hook's handlers from the
+    /// older links (copying the links that have one), so that the handler just set replaces
+    /// every handler the composed trace had for it. Not generic: one copy serves every setter.
+    fn clear_older(&mut self, has: fn(&Hooks) -> bool, clear: fn(&mut Hooks)) {
+        let mut link = &mut self.older;
+        while let Some(o) = link {
+            if !o.any(has) {
+                break;
+            }
+            let o = Arc::make_mut(o);
+            clear(o);
+            link = &mut o.older;
+        }
+    }
 }
 
 /// A set of hooks called during one request's life, the Rust counterpart of Go's
@@ -114,7 +181,7 @@ impl fmt::Debug for ClientTrace {
         let h = &*self.hooks;
         let mut set = Vec::new();
         macro_rules! names {
-            ($($n:ident),*) => { $( if h.$n.is_some() { set.push(stringify!($n)); } )* };
+            ($($n:ident),*) => { $( if h.any(|x| x.$n.is_some()) { set.push(stringify!($n)); } )* };
         }
         names!(
             get_conn,
@@ -156,32 +223,11 @@ macro_rules! setter {
         where
             F: $($bound)+ + Send + Sync + 'static,
         {
-            Arc::make_mut(&mut self.hooks).$field = Some(Arc::new(f));
+            let h = Arc::make_mut(&mut self.hooks);
+            h.$field = Some(Arc::new(f));
+            h.set = true;
+            h.clear_older(|x| x.$field.is_some(), |x| x.$field = None);
             self
-        }
-    };
-}
-
-/// Compose two optional hooks returning `()`: the newer runs first, then the older.
-macro_rules! compose_unit {
-    ($new:expr, $old:expr) => {
-        match ($new.clone(), $old.clone()) {
-            (Some(n), Some(o)) => Some(Arc::new(move || {
-                n();
-                o();
-            }) as Arc<_>),
-            (n, None) => n,
-            (None, o) => o,
-        }
-    };
-    ($new:expr, $old:expr, |$($arg:ident : $ty:ty),*|) => {
-        match ($new.clone(), $old.clone()) {
-            (Some(n), Some(o)) => Some(Arc::new(move |$($arg: $ty),*| {
-                n($($arg),*);
-                o($($arg),*);
-            }) as Arc<_>),
-            (n, None) => n,
-            (None, o) => o,
         }
     };
 }
@@ -422,80 +468,22 @@ impl ClientTrace {
     /// first. For `got_1xx_response` both run and the first error (from `self`) wins.
     #[must_use]
     pub fn compose(self, older: &ClientTrace) -> ClientTrace {
-        let n = &*self.hooks;
-        let o = &*older.hooks;
-        let got_1xx_response: Hook<Got1xxFn> =
-            match (n.got_1xx_response.clone(), o.got_1xx_response.clone()) {
-                (Some(nf), Some(of)) => Some(Arc::new(move |s: StatusCode, h: &HeaderMap| {
-                    let first = nf(s, h);
-                    let second = of(s, h);
-                    first.and(second)
-                })),
-                (x, None) => x,
-                (None, y) => y,
-            };
-        let hooks = Hooks {
-            get_conn: compose_unit!(n.get_conn, o.get_conn, |a: &str|),
-            got_conn: compose_unit!(n.got_conn, o.got_conn, |a: &GotConnInfo|),
-            put_idle_conn: compose_unit!(n.put_idle_conn, o.put_idle_conn, |a: Option<&Error>|),
-            got_first_response_byte: compose_unit!(
-                n.got_first_response_byte,
-                o.got_first_response_byte
-            ),
-            got_100_continue: compose_unit!(n.got_100_continue, o.got_100_continue),
-            got_1xx_response,
-            dns_start: compose_unit!(n.dns_start, o.dns_start, |a: &DnsStartInfo|),
-            dns_done: compose_unit!(n.dns_done, o.dns_done, |a: &DnsDoneInfo|),
-            connect_start: compose_unit!(n.connect_start, o.connect_start, |a: &str, b: SocketAddr|),
-            connect_done: compose_unit!(
-                n.connect_done,
-                o.connect_done,
-                |a: &str, b: SocketAddr, c: Option<&Error>|
-            ),
-            tls_handshake_start: compose_unit!(n.tls_handshake_start, o.tls_handshake_start),
-            tls_handshake_done: compose_unit!(
-                n.tls_handshake_done,
-                o.tls_handshake_done,
-                |a: &TlsState, b: Option<&Error>|
-            ),
-            wrote_header_field: compose_unit!(
-                n.wrote_header_field,
-                o.wrote_header_field,
-                |a: &str, b: HeaderValues<'_>|
-            ),
-            wrote_headers: compose_unit!(n.wrote_headers, o.wrote_headers),
-            wait_100_continue: compose_unit!(n.wait_100_continue, o.wait_100_continue),
-            wrote_request: compose_unit!(n.wrote_request, o.wrote_request, |a: &WroteRequestInfo|),
-            request_start: compose_unit!(n.request_start, o.request_start, |a: &RequestStartInfo|),
-            request_done: compose_unit!(n.request_done, o.request_done, |a: &RequestDoneInfo|),
-            retry: compose_unit!(n.retry, o.retry, |a: &RetryInfo|),
-            redirect: compose_unit!(n.redirect, o.redirect, |a: &RedirectInfo|),
-            got_response_headers: compose_unit!(
-                n.got_response_headers,
-                o.got_response_headers,
-                |a: &ResponseHeadersInfo|
-            ),
-            response_body_done: compose_unit!(
-                n.response_body_done,
-                o.response_body_done,
-                |a: &BodyDoneInfo|
-            ),
-            conn_closed: compose_unit!(n.conn_closed, o.conn_closed, |a: &ConnClosedInfo|),
-            pool_wait_start: compose_unit!(
-                n.pool_wait_start,
-                o.pool_wait_start,
-                |a: &PoolWaitStartInfo|
-            ),
-            pool_wait_done: compose_unit!(
-                n.pool_wait_done,
-                o.pool_wait_done,
-                |a: &PoolWaitDoneInfo|
-            ),
-            new_conn: compose_unit!(n.new_conn, o.new_conn, |a: &NewConnInfo|),
-        };
-        ClientTrace {
-            hooks: Arc::new(hooks),
+        if older.is_empty() {
+            return self;
         }
+        if self.is_empty() {
+            return older.clone();
+        }
+        // Link `older` after the last link of `self` (copying `self`'s links where shared).
+        fn append(link: &mut Hooks, older: &Arc<Hooks>) {
+            match &mut link.older {
+                Some(o) => append(Arc::make_mut(o), older),
+                None => link.older = Some(older.clone()),
+            }
+        }
+        let mut hooks = self.hooks;
+        append(Arc::make_mut(&mut hooks), &older.hooks);
+        ClientTrace { hooks }
     }
 
     /// Attach this trace to `req`. If the request already carries a trace, the two are composed
@@ -520,33 +508,12 @@ impl ClientTrace {
 
     /// True when no hook at all is set.
     pub fn is_empty(&self) -> bool {
-        let h = &*self.hooks;
-        h.get_conn.is_none()
-            && h.got_conn.is_none()
-            && h.put_idle_conn.is_none()
-            && h.got_first_response_byte.is_none()
-            && h.got_100_continue.is_none()
-            && h.got_1xx_response.is_none()
-            && h.dns_start.is_none()
-            && h.dns_done.is_none()
-            && h.connect_start.is_none()
-            && h.connect_done.is_none()
-            && h.tls_handshake_start.is_none()
-            && h.tls_handshake_done.is_none()
-            && h.wrote_header_field.is_none()
-            && h.wrote_headers.is_none()
-            && h.wait_100_continue.is_none()
-            && h.wrote_request.is_none()
-            && h.request_start.is_none()
-            && h.request_done.is_none()
-            && h.retry.is_none()
-            && h.redirect.is_none()
-            && h.got_response_headers.is_none()
-            && h.response_body_done.is_none()
-            && h.conn_closed.is_none()
-            && h.pool_wait_start.is_none()
-            && h.pool_wait_done.is_none()
-            && h.new_conn.is_none()
+        debug_assert_eq!(
+            !self.hooks.set,
+            self.hooks.chain().all(Hooks::link_is_empty),
+            "the set flag disagrees with the hooks"
+        );
+        !self.hooks.set
     }
 }
 
@@ -960,8 +927,15 @@ macro_rules! fire {
         #[inline]
         pub(crate) fn $name(&self, $($arg: $ty),*) {
             if let Some(t) = &self.0 {
-                if let Some(h) = &t.hooks.$name {
-                    h($($arg),*);
+                let mut h: &Hooks = &t.hooks;
+                loop {
+                    if let Some(f) = &h.$name {
+                        f($($arg),*);
+                    }
+                    match &h.older {
+                        Some(o) => h = o,
+                        None => break,
+                    }
                 }
             }
         }
@@ -983,7 +957,7 @@ impl Tracer {
     /// True when the hook is set (lets callers skip building a payload).
     #[inline]
     pub(crate) fn wants_header_fields(&self) -> bool {
-        matches!(&self.0, Some(t) if t.hooks.wrote_header_field.is_some())
+        matches!(&self.0, Some(t) if t.hooks.any(|h| h.wrote_header_field.is_some()))
     }
     #[inline]
     pub(crate) fn wants(&self, f: impl Fn(&ClientTraceHooksView<'_>) -> bool) -> bool {
@@ -1026,12 +1000,19 @@ impl Tracer {
         status: StatusCode,
         headers: &HeaderMap,
     ) -> Result<(), BoxError> {
+        let mut result = Ok(());
         if let Some(t) = &self.0 {
-            if let Some(h) = &t.hooks.got_1xx_response {
-                return h(status, headers);
+            // Every handler runs, newest first; the first error (the newest trace's) wins.
+            for h in t.hooks.chain() {
+                if let Some(f) = &h.got_1xx_response {
+                    let r = f(status, headers);
+                    if result.is_ok() {
+                        result = r;
+                    }
+                }
             }
         }
-        Ok(())
+        result
     }
 }
 
@@ -1041,15 +1022,85 @@ pub(crate) struct ClientTraceHooksView<'a>(&'a Hooks);
 #[allow(dead_code)]
 impl ClientTraceHooksView<'_> {
     pub(crate) fn got_conn(&self) -> bool {
-        self.0.got_conn.is_some()
+        self.0.any(|h| h.got_conn.is_some())
     }
     pub(crate) fn request_start(&self) -> bool {
-        self.0.request_start.is_some()
+        self.0.any(|h| h.request_start.is_some())
     }
     pub(crate) fn tls_handshake_done(&self) -> bool {
-        self.0.tls_handshake_done.is_some()
+        self.0.any(|h| h.tls_handshake_done.is_some())
     }
     pub(crate) fn dns(&self) -> bool {
-        self.0.dns_start.is_some() || self.0.dns_done.is_some()
+        self.0
+            .any(|h| h.dns_start.is_some() || h.dns_done.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn logging(log: &Arc<Mutex<Vec<String>>>, tag: &'static str) -> ClientTrace {
+        let l = log.clone();
+        ClientTrace::new().on_get_conn(move |hp| l.lock().unwrap().push(format!("{tag} {hp}")))
+    }
+
+    fn fired(log: &Arc<Mutex<Vec<String>>>) -> Vec<String> {
+        std::mem::take(&mut *log.lock().unwrap())
+    }
+
+    #[test]
+    fn composed_traces_run_newest_first_and_a_setter_replaces_every_handler() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (a, b, c) = (logging(&log, "a"), logging(&log, "b"), logging(&log, "c"));
+        // Both groupings give the same order.
+        let left = a.clone().compose(&b).compose(&c);
+        let right = a.clone().compose(&b.clone().compose(&c));
+        for t in [&left, &right] {
+            Tracer::new(Some(t.clone())).get_conn("h:1");
+            assert_eq!(fired(&log), ["a h:1", "b h:1", "c h:1"]);
+        }
+
+        // Setting the hook on a composed trace replaces every handler it had (as assigning the
+        // field of a composed Go `ClientTrace` does); the traces composed keep theirs.
+        let l = log.clone();
+        let replaced = left
+            .clone()
+            .on_get_conn(move |hp| l.lock().unwrap().push(format!("z {hp}")));
+        Tracer::new(Some(replaced.clone())).get_conn("h:2");
+        assert_eq!(fired(&log), ["z h:2"]);
+        Tracer::new(Some(left)).get_conn("h:3");
+        Tracer::new(Some(b)).get_conn("h:4");
+        assert_eq!(fired(&log), ["a h:3", "b h:3", "c h:3", "b h:4"]);
+        // Another hook set on the replaced trace leaves get_conn alone.
+        let replaced = replaced.on_got_first_response_byte(|| {});
+        Tracer::new(Some(replaced)).get_conn("h:5");
+        assert_eq!(fired(&log), ["z h:5"]);
+    }
+
+    #[test]
+    fn a_trace_composed_with_itself_runs_twice_and_empty_traces_add_no_link() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let a = logging(&log, "a");
+        Tracer::new(Some(a.clone().compose(&a))).get_conn("h");
+        assert_eq!(fired(&log), ["a h", "a h"]);
+        let over = ClientTrace::new().compose(&a);
+        let under = a.clone().compose(&ClientTrace::new());
+        assert!(Arc::ptr_eq(&over.hooks, &a.hooks) && Arc::ptr_eq(&under.hooks, &a.hooks));
+        assert!(ClientTrace::new().compose(&ClientTrace::new()).is_empty());
+    }
+
+    #[test]
+    fn views_and_debug_see_the_older_links() {
+        let a = ClientTrace::new().on_got_conn(|_| {});
+        let composed = ClientTrace::new().on_dns_start(|_| {}).compose(&a);
+        let t = Tracer::new(Some(composed.clone()));
+        assert!(
+            t.wants(|v| v.got_conn()) && t.wants(|v| v.dns()) && !t.wants(|v| v.request_start())
+        );
+        let d = format!("{composed:?}");
+        assert!(d.contains("got_conn") && d.contains("dns_start"), "{d}");
+        assert!(!composed.is_empty());
     }
 }
