@@ -840,6 +840,27 @@ pub(crate) struct H2Body {
     url: Uri,
 }
 
+impl crate::incoming::StreamedBody for H2Body {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Error>>> {
+        H2Body::poll_frame(self, cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        H2Body::is_end_stream(self)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        H2Body::size_hint(self)
+    }
+
+    fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Incoming(HTTP/2)")
+    }
+}
+
 impl H2Body {
     pub(crate) fn poll_frame(
         &mut self,

@@ -37,7 +37,9 @@ pub(crate) mod socks;
 pub(crate) mod tls;
 
 use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -172,7 +174,22 @@ impl Dialer {
     }
 
     /// Dial `route`, firing the DNS, connect and TLS hooks on `tracer` (see the module docs).
-    pub(crate) async fn dial(
+    pub(crate) fn dial<'a>(
+        &'a self,
+        route: &'a Route,
+        alpn: AlpnMode,
+        tracer: &'a Tracer,
+    ) -> Pin<Box<dyn Future<Output = Result<Dialed, Error>> + Send + 'a>> {
+        // Boxed: the dial (DNS, Happy Eyeballs, proxies, TLS) is awaited by the HTTP/1.1 dial
+        // task and by the HTTP/2 dial. Awaited directly, rustc gave each caller's codegen unit
+        // its own copy of the whole dial's machine code, and of the code that drops it
+        // half-way (six copies of the TLS handshake's); behind the box both exist once. A dial
+        // costs tens of thousands of instructions and a system call or more a step: one
+        // allocation is nothing beside it.
+        Box::pin(self.dial_inner(route, alpn, tracer))
+    }
+
+    async fn dial_inner(
         &self,
         route: &Route,
         alpn: AlpnMode,
