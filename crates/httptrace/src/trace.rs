@@ -103,7 +103,8 @@ impl Hooks {
     }
 
     /// Whether any link has a handler for the hook `has` looks at.
-    fn any(&self, has: fn(&Hooks) -> bool) -> bool {
+    #[inline]
+    fn any(&self, has: impl Fn(&Hooks) -> bool) -> bool {
         self.chain().any(has)
     }
 
