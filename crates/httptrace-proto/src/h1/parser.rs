@@ -157,11 +157,22 @@ impl ResponseParser {
         let all_slots = limits.max_headers.min(window_len / 2 + 1);
         let slots = all_slots.min(SHARED_HEADERS);
         let window = buf.get(..window_len).unwrap_or(&[]);
-        let known = self
-            .template
-            .as_ref()
-            .filter(|_| self.names.len() <= limits.max_headers)
-            .and_then(|_| scan_known_layout(window, &self.names, &mut self.spans));
+        let layout = self.template.is_some() && self.names.len() <= limits.max_headers;
+        let known = if layout {
+            scan_known_layout(window, &self.names, &mut self.spans)
+        } else {
+            None
+        };
+        // The whole buffer is a valid start of the layout: partial, as httparse would find it,
+        // without scanning it again. (A buffer beyond `max_head_bytes` goes to httparse, which
+        // reports the head as too large.)
+        if known.is_none()
+            && layout
+            && buf.len() <= limits.max_head_bytes
+            && is_layout_prefix(window, &self.names)
+        {
+            return Ok(None);
+        }
         // When the scanner gives up it may leave `spans` half-filled: only a complete httparse
         // pass, which refills them, is followed by building the map.
         let known_layout = known.is_some();
@@ -488,6 +499,76 @@ fn scan_known_layout(
     })
 }
 
+/// Whether `window` is a proper prefix of a head in the remembered layout (see
+/// [`scan_known_layout`]: the same strict grammar), ending before its empty line: a start of a
+/// head that httparse would accept, so httparse finds it partial too. Asked only when the
+/// scanner did not take the bytes; a head that arrives in pieces is then not scanned by
+/// httparse as well on every read.
+#[cold]
+#[inline(never)]
+fn is_layout_prefix(window: &[u8], names: &[CachedName]) -> bool {
+    /// `lit` at `at`: the position after it, or whether the bytes end inside it with what
+    /// is there agreeing with it.
+    fn expect(window: &[u8], at: usize, lit: &[u8]) -> Result<usize, bool> {
+        let end = at + lit.len();
+        match window.get(at..end) {
+            Some(have) if have == lit => Ok(end),
+            Some(_) => Err(false),
+            None => Err(matches!(window.get(at..), Some(have) if lit.starts_with(have))),
+        }
+    }
+    macro_rules! step {
+        ($e:expr) => {
+            match $e {
+                Ok(v) => v,
+                Err(l) => return l,
+            }
+        };
+    }
+    let pos = step!(expect(window, 0, b"HTTP/1."));
+    match window.get(pos) {
+        None => return true,
+        Some(b'1' | b'0') => {}
+        Some(_) => return false,
+    }
+    let pos = step!(expect(window, pos + 1, b" "));
+    let digits = window.get(pos..).unwrap_or(&[]);
+    let digits = digits.get(..3).unwrap_or(digits);
+    if !digits.iter().all(u8::is_ascii_digit) || digits.first() == Some(&b'0') {
+        return false;
+    }
+    if digits.len() < 3 {
+        return true;
+    }
+    let reason_start = step!(expect(window, pos + 3, b" "));
+    let reason_end = reason_start + visible_prefix_len(window.get(reason_start..).unwrap_or(&[]));
+    let mut pos = step!(expect(window, reason_end, b"\r\n"));
+    for cached in names {
+        let name_start = pos;
+        let name_end = step!(expect(window, name_start, &cached.raw));
+        let after_colon = step!(expect(window, name_end, b":"));
+        let rest = window.get(after_colon..).unwrap_or(&[]);
+        let value_start = after_colon
+            + rest
+                .iter()
+                .take_while(|&&b| b == b' ' || b == b'\t')
+                .count();
+        let value_end = value_start + visible_prefix_len(window.get(value_start..).unwrap_or(&[]));
+        if value_end == window.len() {
+            // The value (or the whitespace before it) may go on.
+            return true;
+        }
+        // Empty or ending in a space: httparse trims; leave it to httparse.
+        if value_end == value_start || window.get(value_end - 1) == Some(&b' ') {
+            return false;
+        }
+        pos = step!(expect(window, value_end, b"\r\n"));
+    }
+    // The whole layout is here (a head the scanner took); or it ends inside the final CRLF.
+    step!(expect(window, pos, b"\r\n"));
+    false
+}
+
 /// How many bytes at the front of `bytes` are visible ASCII or space
 /// (0x20-0x7E), eight at a time while eight remain.
 fn visible_prefix_len(bytes: &[u8]) -> usize {
@@ -658,14 +739,70 @@ Connection: close\r\n\r\n";
             assert!(text.contains(from));
             let changed = text.replacen(from, to, 1);
             assert!(
-                known(&mut p, changed.as_bytes()).is_none(),
+                known(&mut p, changed.as_bytes()).is_none()
+                    && !is_layout_prefix(changed.as_bytes(), &p.names),
                 "{changed:?} must go to httparse"
             );
+            // Up to the first changed byte it is a valid start of the layout.
+            let same = text
+                .bytes()
+                .zip(changed.bytes())
+                .take_while(|(a, b)| a == b)
+                .count();
+            for n in [0, same / 2, same] {
+                assert!(
+                    is_layout_prefix(&changed.as_bytes()[..n], &p.names),
+                    "{n} bytes of {changed:?}"
+                );
+            }
         }
-        // Every proper prefix is partial for httparse: never complete here.
+        // A whole head is not a proper prefix; every proper prefix is partial, as httparse
+        // finds it, without httparse.
+        assert!(
+            !is_layout_prefix(HEAD, &p.names)
+                && !is_layout_prefix(&HEAD[..HEAD.len() - 4], &p.names)
+        );
         for n in 0..HEAD.len() - 4 {
-            assert!(known(&mut p, &HEAD[..n]).is_none(), "prefix of {n} bytes");
+            assert!(
+                known(&mut p, &HEAD[..n]).is_none() && is_layout_prefix(&HEAD[..n], &p.names),
+                "prefix of {n} bytes"
+            );
         }
+    }
+
+    #[test]
+    fn a_head_that_arrives_a_byte_at_a_time_is_partial_until_whole() {
+        let whole = {
+            let mut buf = BytesMut::from(HEAD);
+            warm().parse(&mut buf, &Limits::default()).unwrap().unwrap()
+        };
+        let mut p = warm();
+        let mut buf = BytesMut::new();
+        let end = HEAD.len() - 4;
+        for (i, &b) in HEAD[..end].iter().enumerate() {
+            buf.extend_from_slice(&[b]);
+            let got = p.parse(&mut buf, &Limits::default()).unwrap();
+            if i + 1 < end {
+                assert!(got.is_none(), "partial after {} bytes", i + 1);
+                assert_eq!(buf.len(), i + 1, "a partial head stays in the buffer");
+            } else {
+                let got = got.expect("complete at the empty line");
+                assert_eq!(got.head, whole.head);
+                assert!(buf.is_empty());
+            }
+        }
+        // A start of the layout longer than `max_head_bytes` is too large, not partial.
+        let limits = Limits {
+            max_head_bytes: 20,
+            ..Limits::default()
+        };
+        let mut buf = BytesMut::from(&HEAD[..30]);
+        assert!(matches!(
+            warm().parse(&mut buf, &limits),
+            Err(ProtoError::HeadTooLarge { .. })
+        ));
+        let mut buf = BytesMut::from(&HEAD[..20]);
+        assert!(matches!(warm().parse(&mut buf, &limits), Ok(None)));
     }
 
     #[test]
