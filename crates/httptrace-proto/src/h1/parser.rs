@@ -157,22 +157,21 @@ impl ResponseParser {
         let all_slots = limits.max_headers.min(window_len / 2 + 1);
         let slots = all_slots.min(SHARED_HEADERS);
         let window = buf.get(..window_len).unwrap_or(&[]);
-        let layout = self.template.is_some() && self.names.len() <= limits.max_headers;
-        let known = if layout {
-            scan_known_layout(window, &self.names, &mut self.spans)
-        } else {
-            None
+        let known = match self.template {
+            Some(_) if self.names.len() <= limits.max_headers => {
+                match scan_known_layout(window, &self.names, &mut self.spans) {
+                    Ok(line) => Some(line),
+                    // The whole buffer is a valid start of the layout: partial, as httparse
+                    // would find it, without scanning it again. (A buffer beyond
+                    // `max_head_bytes` goes to httparse, which reports the head as too large.)
+                    Err(Declined::Partial) if buf.len() <= limits.max_head_bytes => {
+                        return Ok(None)
+                    }
+                    Err(_) => None,
+                }
+            }
+            _ => None,
         };
-        // The whole buffer is a valid start of the layout: partial, as httparse would find it,
-        // without scanning it again. (A buffer beyond `max_head_bytes` goes to httparse, which
-        // reports the head as too large.)
-        if known.is_none()
-            && layout
-            && buf.len() <= limits.max_head_bytes
-            && is_layout_prefix(window, &self.names)
-        {
-            return Ok(None);
-        }
         // When the scanner gives up it may leave `spans` half-filled: only a complete httparse
         // pass, which refills them, is followed by building the map.
         let known_layout = known.is_some();
@@ -417,8 +416,12 @@ fn scan<'b>(
 
 /// The status line and field positions of a head laid out exactly as the
 /// remembered one (`names`, in order, then the empty line), read without
-/// httparse; `None` whenever the bytes are anything else, and the caller
-/// then runs httparse on them.
+/// httparse. [`Declined::Partial`] when the bytes are a valid start of that
+/// layout and end before the head does (a prefix of a head httparse
+/// accepts, which httparse finds partial too); [`Declined::Other`] whenever
+/// the bytes are anything else, and the caller then runs httparse on them.
+/// The two are told apart only on the way out, so a head that is taken
+/// costs nothing for it.
 ///
 /// It accepts a strict subset of what httparse accepts, with the same
 /// result: `HTTP/1.0` or `HTTP/1.1`, one space, three digits (at least 100),
@@ -434,51 +437,80 @@ fn scan_known_layout(
     window: &[u8],
     names: &[CachedName],
     spans: &mut Vec<FieldSpan>,
-) -> Option<Complete> {
-    let rest = window.strip_prefix(b"HTTP/1.")?;
-    let (version, rest) = match rest.split_first()? {
-        (b'1', rest) => (Version::HTTP_11, rest),
-        (b'0', rest) => (Version::HTTP_10, rest),
-        _ => return None,
+) -> Result<Complete, Declined> {
+    use Declined::Other;
+    let rest = match window.strip_prefix(b"HTTP/1.") {
+        Some(rest) => rest,
+        None => return Err(declined_at(window, b"HTTP/1.")),
     };
-    let rest = rest.strip_prefix(b" ")?;
-    let (&[a, b, c], rest) = rest.split_first_chunk::<3>()?;
+    let (version, rest) = match rest.split_first() {
+        Some((b'1', rest)) => (Version::HTTP_11, rest),
+        Some((b'0', rest)) => (Version::HTTP_10, rest),
+        Some(_) => return Err(Other),
+        None => return Err(Declined::Partial),
+    };
+    let rest = rest
+        .strip_prefix(b" ")
+        .ok_or_else(|| declined_at(rest, b" "))?;
+    let Some((&[a, b, c], rest)) = rest.split_first_chunk::<3>() else {
+        // Fewer than three bytes: partial if they start a valid code.
+        let valid = rest.iter().all(u8::is_ascii_digit) && rest.first() != Some(&b'0');
+        return Err(if valid { Declined::Partial } else { Other });
+    };
     if ![a, b, c].iter().all(u8::is_ascii_digit) || a == b'0' {
-        return None;
+        return Err(Other);
     }
     let code = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
-    let status = StatusCode::from_u16(code).ok()?;
-    let rest = rest.strip_prefix(b" ")?;
+    let status = StatusCode::from_u16(code).map_err(|_| Other)?;
+    let rest = rest
+        .strip_prefix(b" ")
+        .ok_or_else(|| declined_at(rest, b" "))?;
     let (reason, rest) = rest.split_at(visible_prefix_len(rest));
-    let rest = rest.strip_prefix(b"\r\n")?;
-    let reason = std::str::from_utf8(reason).ok()?;
+    let rest = rest
+        .strip_prefix(b"\r\n")
+        .ok_or_else(|| declined_at(rest, b"\r\n"))?;
+    let reason = std::str::from_utf8(reason).map_err(|_| Other)?;
 
     let mut pos = window.len() - rest.len();
     spans.clear();
     for cached in names {
         let name_start = pos;
         let name_end = name_start + cached.raw.len();
-        if window.get(name_start..name_end)? != cached.raw.as_slice() {
-            return None;
+        match window.get(name_start..name_end) {
+            Some(name) if name == cached.raw.as_slice() => {}
+            _ => {
+                return Err(declined_at(
+                    window.get(name_start..).unwrap_or(&[]),
+                    &cached.raw,
+                ))
+            }
         }
-        if window.get(name_end) != Some(&b':') {
-            return None;
+        match window.get(name_end) {
+            Some(b':') => {}
+            Some(_) => return Err(Other),
+            None => return Err(Declined::Partial),
         }
-        let after = window.get(name_end + 1..)?;
+        let after = window.get(name_end + 1..).unwrap_or(&[]);
         let value_start = name_end
             + 1
             + after
                 .iter()
                 .take_while(|&&b| b == b' ' || b == b'\t')
                 .count();
-        let value = window.get(value_start..)?;
+        let value = window.get(value_start..).unwrap_or(&[]);
         let value_end = value_start + visible_prefix_len(value);
-        // Empty or ending in a space: httparse trims; leave it to httparse.
+        // Empty or ending in a space: httparse trims; leave it to httparse (unless the
+        // bytes end there: the value may go on).
         if value_end == value_start || window.get(value_end - 1) == Some(&b' ') {
-            return None;
+            return Err(if value_end == window.len() {
+                Declined::Partial
+            } else {
+                Other
+            });
         }
-        if window.get(value_end..value_end + 2)? != b"\r\n" {
-            return None;
+        match window.get(value_end..value_end + 2) {
+            Some(b"\r\n") => {}
+            _ => return Err(declined_at(window.get(value_end..).unwrap_or(&[]), b"\r\n")),
         }
         spans.push(FieldSpan {
             name_start,
@@ -488,10 +520,11 @@ fn scan_known_layout(
         });
         pos = value_end + 2;
     }
-    if window.get(pos..pos + 2)? != b"\r\n" {
-        return None;
+    match window.get(pos..pos + 2) {
+        Some(b"\r\n") => {}
+        _ => return Err(declined_at(window.get(pos..).unwrap_or(&[]), b"\r\n")),
     }
-    Some(Complete {
+    Ok(Complete {
         consumed: pos + 2,
         version,
         status,
@@ -499,74 +532,25 @@ fn scan_known_layout(
     })
 }
 
-/// Whether `window` is a proper prefix of a head in the remembered layout (see
-/// [`scan_known_layout`]: the same strict grammar), ending before its empty line: a start of a
-/// head that httparse would accept, so httparse finds it partial too. Asked only when the
-/// scanner did not take the bytes; a head that arrives in pieces is then not scanned by
-/// httparse as well on every read.
+/// Why [`scan_known_layout`] did not take the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Declined {
+    /// A valid start of the remembered layout that ends before the head does.
+    Partial,
+    /// Anything else.
+    Other,
+}
+
+/// The scanner expected `lit` where the bytes `rest` are: partial when `rest` ends inside
+/// `lit` and agrees with it so far. Only on the way out of the scanner.
 #[cold]
 #[inline(never)]
-fn is_layout_prefix(window: &[u8], names: &[CachedName]) -> bool {
-    /// `lit` at `at`: the position after it, or whether the bytes end inside it with what
-    /// is there agreeing with it.
-    fn expect(window: &[u8], at: usize, lit: &[u8]) -> Result<usize, bool> {
-        let end = at + lit.len();
-        match window.get(at..end) {
-            Some(have) if have == lit => Ok(end),
-            Some(_) => Err(false),
-            None => Err(matches!(window.get(at..), Some(have) if lit.starts_with(have))),
-        }
+fn declined_at(rest: &[u8], lit: &[u8]) -> Declined {
+    if rest.len() < lit.len() && lit.starts_with(rest) {
+        Declined::Partial
+    } else {
+        Declined::Other
     }
-    macro_rules! step {
-        ($e:expr) => {
-            match $e {
-                Ok(v) => v,
-                Err(l) => return l,
-            }
-        };
-    }
-    let pos = step!(expect(window, 0, b"HTTP/1."));
-    match window.get(pos) {
-        None => return true,
-        Some(b'1' | b'0') => {}
-        Some(_) => return false,
-    }
-    let pos = step!(expect(window, pos + 1, b" "));
-    let digits = window.get(pos..).unwrap_or(&[]);
-    let digits = digits.get(..3).unwrap_or(digits);
-    if !digits.iter().all(u8::is_ascii_digit) || digits.first() == Some(&b'0') {
-        return false;
-    }
-    if digits.len() < 3 {
-        return true;
-    }
-    let reason_start = step!(expect(window, pos + 3, b" "));
-    let reason_end = reason_start + visible_prefix_len(window.get(reason_start..).unwrap_or(&[]));
-    let mut pos = step!(expect(window, reason_end, b"\r\n"));
-    for cached in names {
-        let name_start = pos;
-        let name_end = step!(expect(window, name_start, &cached.raw));
-        let after_colon = step!(expect(window, name_end, b":"));
-        let rest = window.get(after_colon..).unwrap_or(&[]);
-        let value_start = after_colon
-            + rest
-                .iter()
-                .take_while(|&&b| b == b' ' || b == b'\t')
-                .count();
-        let value_end = value_start + visible_prefix_len(window.get(value_start..).unwrap_or(&[]));
-        if value_end == window.len() {
-            // The value (or the whitespace before it) may go on.
-            return true;
-        }
-        // Empty or ending in a space: httparse trims; leave it to httparse.
-        if value_end == value_start || window.get(value_end - 1) == Some(&b' ') {
-            return false;
-        }
-        pos = step!(expect(window, value_end, b"\r\n"));
-    }
-    // The whole layout is here (a head the scanner took); or it ends inside the final CRLF.
-    step!(expect(window, pos, b"\r\n"));
-    false
 }
 
 /// How many bytes at the front of `bytes` are visible ASCII or space
@@ -616,8 +600,16 @@ Connection: keep-alive\r\n\r\nbody";
         p
     }
 
+    /// Whether the scanner finds `bytes` a proper start of the remembered layout.
+    fn layout_prefix(bytes: &[u8], names: &[CachedName]) -> bool {
+        matches!(
+            scan_known_layout(bytes, names, &mut Vec::new()),
+            Err(Declined::Partial)
+        )
+    }
+
     fn known(p: &mut ResponseParser, bytes: &[u8]) -> Option<(usize, Vec<(String, String)>)> {
-        let line = scan_known_layout(bytes, &p.names, &mut p.spans)?;
+        let line = scan_known_layout(bytes, &p.names, &mut p.spans).ok()?;
         let fields = p
             .spans
             .iter()
@@ -660,7 +652,9 @@ Connection: close\r\n\r\n";
             ("HTTP/1.1 599 Some Thing ", "Some Thing "),
         ] {
             let text = String::from_utf8_lossy(HEAD).replacen("HTTP/1.1 200 OK", line, 1);
-            let l = scan_known_layout(text.as_bytes(), &p.names, &mut p.spans).expect(line);
+            let Ok(l) = scan_known_layout(text.as_bytes(), &p.names, &mut p.spans) else {
+                panic!("{line:?}: not read as the remembered layout");
+            };
             let via_httparse = crate::parse_response_head(text.as_bytes(), &Limits::default());
             match via_httparse {
                 Ok(crate::ParseStatus::Complete { head, .. }) => assert_eq!(l.reason, head.reason),
@@ -740,7 +734,7 @@ Connection: close\r\n\r\n";
             let changed = text.replacen(from, to, 1);
             assert!(
                 known(&mut p, changed.as_bytes()).is_none()
-                    && !is_layout_prefix(changed.as_bytes(), &p.names),
+                    && !layout_prefix(changed.as_bytes(), &p.names),
                 "{changed:?} must go to httparse"
             );
             // Up to the first changed byte it is a valid start of the layout.
@@ -751,7 +745,7 @@ Connection: close\r\n\r\n";
                 .count();
             for n in [0, same / 2, same] {
                 assert!(
-                    is_layout_prefix(&changed.as_bytes()[..n], &p.names),
+                    layout_prefix(&changed.as_bytes()[..n], &p.names),
                     "{n} bytes of {changed:?}"
                 );
             }
@@ -759,12 +753,11 @@ Connection: close\r\n\r\n";
         // A whole head is not a proper prefix; every proper prefix is partial, as httparse
         // finds it, without httparse.
         assert!(
-            !is_layout_prefix(HEAD, &p.names)
-                && !is_layout_prefix(&HEAD[..HEAD.len() - 4], &p.names)
+            !layout_prefix(HEAD, &p.names) && !layout_prefix(&HEAD[..HEAD.len() - 4], &p.names)
         );
         for n in 0..HEAD.len() - 4 {
             assert!(
-                known(&mut p, &HEAD[..n]).is_none() && is_layout_prefix(&HEAD[..n], &p.names),
+                known(&mut p, &HEAD[..n]).is_none() && layout_prefix(&HEAD[..n], &p.names),
                 "prefix of {n} bytes"
             );
         }
