@@ -24,7 +24,7 @@ use crate::incoming::Incoming;
 use crate::outlined::Outlined;
 use crate::pool::{close_conn, Dial, Handoff, Join, Joined, Pool, PoolConfig, SlotRequest};
 use crate::redirect;
-use crate::route::{PoolKey, ProxyTarget, Route, Scheme};
+use crate::route::{self, PoolKey, ProxyTarget, Route, Scheme};
 use crate::trace::{
     ClientTrace, CloseReason, ConnInfo, GotConnInfo, NewConnInfo, NewConnReason, PoolWaitDoneInfo,
     PoolWaitReason, PoolWaitStartInfo, Protocol, RedirectInfo, RequestDoneInfo, RequestStartInfo,
@@ -32,6 +32,7 @@ use crate::trace::{
 };
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Go's cap on HTTP/2 retries of one request.
 const MAX_H2_RETRIES: u32 = 6;
@@ -79,6 +80,8 @@ pub(crate) struct Config {
 }
 
 pub(crate) struct ClientInner {
+    /// Process-unique client number (keys the per-thread route memo, [`route::route_for`]).
+    pub(crate) id: u64,
     pub(crate) cfg: Config,
     pub(crate) pool: Pool,
     pub(crate) dialer: Dialer,
@@ -370,6 +373,7 @@ impl ClientBuilder {
         };
         Ok(Client {
             inner: Arc::new(ClientInner {
+                id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
                 cfg: Config {
                     keep_alive: self.keep_alive,
                     http: self.http,
@@ -669,13 +673,15 @@ impl Call<'_> {
         let mut body_replayable: bool;
         loop {
             // Validated, and routed once per hop (retries reuse the route).
-            let route = match validate(&method, &url, &headers)
-                .and_then(|()| Route::from_uri(&url, None))
-            {
-                Ok(mut r) => {
+            let routed = validate(&method, &url, &headers).and_then(|()| {
+                route::route_for(self.client.id, &url, || {
+                    let mut r = Route::from_uri(&url, None)?;
                     r.proxy = self.proxy_for(&r);
-                    r
-                }
+                    Ok(r)
+                })
+            });
+            let (route, key) = match routed {
+                Ok(r) => r,
                 Err(e) => {
                     let e = e.with_url(&url);
                     t.request_done(&RequestDoneInfo {
@@ -699,7 +705,7 @@ impl Call<'_> {
                 body_replayable = replay.is_some();
                 let this_body = std::mem::take(&mut body);
                 match self
-                    .attempt(&method, &url, &headers, this_body, &route)
+                    .attempt(&method, &url, &headers, this_body, &route, &key)
                     .await
                 {
                     Ok(resp) => {
@@ -812,6 +818,7 @@ impl Call<'_> {
         headers: &HeaderMap,
         body: Body,
         route: &Route,
+        key: &PoolKey,
     ) -> Result<Response<Incoming>, Failed> {
         let t = self.t;
         let fail = |err: Error| Failed {
@@ -821,7 +828,7 @@ impl Call<'_> {
             retry_reason: None,
         };
         let use_h2 = self.wants_h2(route);
-        let key = route.pool_key();
+        let key = key.clone();
         // Go: a request served by a cached HTTP/2 connection reports the target; one that goes
         // through the dial path reports the first hop (the proxy, if any).
         let cached_h2 = if use_h2 && self.client.cfg.keep_alive {

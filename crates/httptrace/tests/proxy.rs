@@ -133,6 +133,33 @@ async fn forward_proxy_connection_reused_for_another_origin() {
     .await;
 }
 
+/// Two clients on one thread, one through a proxy and one direct, alternating on one URL: each
+/// request goes its own client's way (the route a thread remembers is per client).
+#[tokio::test]
+async fn clients_with_and_without_a_proxy_alternate_on_one_url() {
+    bounded(async {
+        let srv = hello_server().await;
+        let proxy = http_proxy(None).await;
+        let via = proxied_client(&proxy.url());
+        let direct = Client::builder().no_proxy().build().unwrap();
+        let url = srv.url("/same");
+        for round in 0..2 {
+            for (c, want, name) in [
+                (&direct, srv.addr(), "direct"),
+                (&via, proxy.addr(), "proxied"),
+            ] {
+                let resp = c.get(&url).send().await.expect("GET");
+                let remote = resp.body().conn_info().map(|i| i.remote_addr);
+                assert_eq!(remote, Some(want), "round {round}, {name}");
+                resp.into_body().bytes().await.unwrap();
+            }
+        }
+        assert_eq!(proxy.requests_seen().len(), 2);
+        assert_eq!(srv.requests_served(), 4);
+    })
+    .await;
+}
+
 /// Scenario (d), HTTP/1.1 inside the tunnel.
 #[tokio::test]
 async fn connect_tunnel_https_h1_hooks() {
