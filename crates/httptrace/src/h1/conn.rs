@@ -22,6 +22,17 @@ pub(crate) const READ_BUF_INIT: usize = 8 * 1024;
 /// body several times per request, and moving a pointer beats copying ~200 bytes each time.
 pub(crate) struct H1Conn(Box<H1ConnInner>);
 
+/// Does nothing itself (the fields drop as usual). Having an out-of-line `Drop` makes rustc
+/// emit the drop code of an `H1Conn` as a call to one shared function wherever a connection
+/// can be dropped, where it used to inline the whole drop of the connection (stream, buffers,
+/// parser) into each of a dozen callers: 7 KB less machine code in the benchmark client,
+/// measured. (Tried on the other types whose drop code is duplicated the most, it saved nothing
+/// or added code.)
+impl Drop for H1Conn {
+    #[inline(never)]
+    fn drop(&mut self) {}
+}
+
 impl std::ops::Deref for H1Conn {
     type Target = H1ConnInner;
     fn deref(&self) -> &H1ConnInner {
