@@ -1301,7 +1301,7 @@ impl<T: Returnable> Drop for ReturnOnDrop<T> {
 fn got_conn(t: &Tracer, c: &H1Conn, reused: bool, was_idle: bool, idle_time: Duration) {
     if t.is_active() {
         t.got_conn(&GotConnInfo {
-            conn: (*c.info).clone(),
+            conn: c.info.clone(),
             reused,
             was_idle,
             idle_time,

@@ -159,7 +159,7 @@ impl H2Conn {
                 _ => Duration::ZERO,
             };
             t.got_conn(&GotConnInfo {
-                conn: (*self.shared.info).clone(),
+                conn: self.shared.info.clone(),
                 reused,
                 was_idle,
                 idle_time,
@@ -289,7 +289,7 @@ async fn dial_h2(
         conn.slot = slot;
         if t.is_active() {
             t.got_conn(&GotConnInfo {
-                conn: (*conn.info).clone(),
+                conn: conn.info.clone(),
                 reused: false,
                 was_idle: false,
                 idle_time: Duration::ZERO,

@@ -63,7 +63,7 @@ struct Marks {
     body_done: Option<Instant>,
     status: Option<StatusCode>,
     reused: Option<bool>,
-    conn: Option<ConnInfo>,
+    conn: Option<Arc<ConnInfo>>,
     body_bytes: u64,
     error: Option<String>,
 }
@@ -285,7 +285,7 @@ impl Marks {
             offset: span(origin, self.start).unwrap_or_default(),
             status: self.status,
             reused: self.reused,
-            conn: self.conn.clone(),
+            conn: self.conn.as_deref().cloned(),
             blocked,
             dns: span(self.dns_start, self.dns_done),
             connect: span(self.connect_start, self.connect_done),
@@ -346,7 +346,7 @@ mod tests {
         t.connect_start("tcp", addr);
         t.connect_done("tcp", addr, None);
         t.got_conn(&GotConnInfo {
-            conn: conn(),
+            conn: Arc::new(conn()),
             reused: false,
             was_idle: false,
             idle_time: Duration::ZERO,
@@ -356,7 +356,7 @@ mod tests {
         start(&t, 1);
         t.get_conn("a.test:80");
         t.got_conn(&GotConnInfo {
-            conn: conn(),
+            conn: Arc::new(conn()),
             reused: true,
             was_idle: true,
             idle_time: Duration::ZERO,

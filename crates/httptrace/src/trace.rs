@@ -637,8 +637,8 @@ pub struct ConnInfo {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct GotConnInfo {
-    /// The connection obtained.
-    pub conn: ConnInfo,
+    /// The connection obtained (shared with the connection itself: no copy a request).
+    pub conn: Arc<ConnInfo>,
     /// The connection has served (HTTP/1.1: been returned to the pool) before.
     pub reused: bool,
     /// The connection came straight from the idle pool (HTTP/2: no other stream was open).
