@@ -460,12 +460,15 @@ impl Client {
         req: Request<B>,
     ) -> Result<Response<Incoming>, Error> {
         let (parts, body) = req.into_parts();
-        // Polled through `Outlined`. Why: rustc treats every `async fn` body as inlinable, so
-        // each codegen unit that polls one gets a private copy of its state machine,
-        // transitively. The call's (pool, dialing, HTTP/1.1 and HTTP/2 exchange) is tens of
-        // kilobytes of machine code; awaited directly, a program that called `execute` from a
-        // few places carried five copies of it (measured in the benchmark binary: ~180 KB for
-        // `Call::attempt` alone), which costs resident memory and instruction cache. Not
+        // Polled and dropped through `Outlined`. Why: rustc treats every `async fn` body as
+        // inlinable, so each codegen unit that polls one gets a private copy of its state
+        // machine, transitively, and every unit that drops one a copy of its drop code. The
+        // call's (pool, dialing, HTTP/1.1 and HTTP/2 exchange) is tens of kilobytes of machine
+        // code; awaited directly, a program that called `execute` from a few places carried
+        // five copies of it (measured in the benchmark binary: ~180 KB for `Call::attempt`
+        // alone), and with only the poll outlined, the drop code still cost ~75 KB more
+        // (measured: the benchmark client's `.text` went from 2,546 KB to 2,471 KB when the
+        // drop was outlined too), which costs resident memory and instruction cache. Not
         // boxed: a box per call measured +740 instructions per keep-alive request (the
         // allocation and a copy of the ~2.9 KB state).
         Outlined::new(self.call(parts, body.into())).await
@@ -1103,7 +1106,7 @@ impl Call<'_> {
             key: key.clone(),
             dial: dial.clone(),
         });
-        tokio::spawn(async move {
+        crate::outlined::spawn_task(async move {
             // Last (even if a hook panics in the dial): a spare dial stops counting.
             let _ended = ended;
             let res = task_client

@@ -310,7 +310,7 @@ async fn dial_h2(
         .map_err(|e| Error::with(Kind::Http2, e))?;
     let closed = Arc::new(AtomicBool::new(false));
     let task_closed = closed.clone();
-    tokio::spawn(async move {
+    crate::outlined::spawn_task(async move {
         let _ = connection.await;
         task_closed.store(true, Ordering::Release);
     });
@@ -565,7 +565,7 @@ pub(crate) async fn round_trip(
             },
         );
         let t2 = t.clone();
-        tokio::spawn(async move {
+        crate::outlined::spawn_task(async move {
             if let Some(timer) = expect_timer {
                 timer.await;
             }

@@ -591,7 +591,7 @@ impl Coalescing {
         let inner = self.inner.clone();
         let inflight = self.inflight.clone();
         let key = host.to_owned();
-        tokio::spawn(async move {
+        crate::outlined::spawn_task(async move {
             let mut cleanup = FlightCleanup {
                 inflight: inflight.clone(),
                 key: key.clone(),
