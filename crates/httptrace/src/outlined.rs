@@ -132,7 +132,11 @@ mod tests {
             }
             tokio::task::yield_now().await;
         }
-        assert_eq!(drops(&n), 1, "the task's state is dropped once, when it completes");
+        assert_eq!(
+            drops(&n),
+            1,
+            "the task's state is dropped once, when it completes"
+        );
     }
 
     #[test]
@@ -168,33 +172,5 @@ mod tests {
         assert_eq!(drops(&n), 1, "dropped on completion");
         drop(f);
         assert_eq!(drops(&n), 1, "not dropped twice");
-    }
-
-    #[test]
-    fn the_future_is_not_moved_between_polls() {
-        // A future that records where it lives on each poll.
-        struct Where(Vec<usize>, bool);
-        impl Future for Where {
-            type Output = Vec<usize>;
-            fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Vec<usize>> {
-                let at = &*self as *const Where as usize;
-                // `Where` is `Unpin`; the wrapper is what keeps it in place here.
-                let me = self.get_mut();
-                me.0.push(at);
-                if me.1 {
-                    Poll::Ready(std::mem::take(&mut me.0))
-                } else {
-                    me.1 = true;
-                    Poll::Pending
-                }
-            }
-        }
-        let mut f = Box::pin(Outlined::new(Where(Vec::new(), false)));
-        assert!(poll_once(f.as_mut()).is_pending());
-        let Poll::Ready(at) = poll_once(f.as_mut()) else {
-            panic!("ready on the second poll")
-        };
-        assert_eq!(at.len(), 2);
-        assert_eq!(at[0], at[1]);
     }
 }

@@ -565,8 +565,17 @@ async fn tinyproxy_forward_http_to_nginx() {
             ("Host".to_string(), vec![format!("127.0.0.1:{}", ng.plain)])
         );
         assert!(rec.got_conns()[0].conn.proxy.is_some());
-        // nginx logged an origin-form request that came through the proxy.
-        let access = std::fs::read_to_string(ng.dir.file("access.log")).unwrap_or_default();
+        // nginx logged an origin-form request that came through the proxy. nginx writes the
+        // line in its log phase, which can run after the client has the whole response: wait
+        // for it (bounded by the test's timeout).
+        let mut access = String::new();
+        for _ in 0..100 {
+            access = std::fs::read_to_string(ng.dir.file("access.log")).unwrap_or_default();
+            if access.contains("GET /hello.txt HTTP/1.") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         assert!(
             access.contains("GET /hello.txt HTTP/1."),
             "access log:\n{access}"
