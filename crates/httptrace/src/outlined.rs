@@ -19,7 +19,8 @@
 //! So the state machine is held in a [`ManuallyDrop`], which has no drop glue, and dropped
 //! in `Outlined`'s `Drop`, an `#[inline(never)]` method like `poll`: every unit that drops an
 //! `Outlined` (the program's task that awaited the call, each of its states) calls it. This
-//! is the crate's only `unsafe` code: the pin projection and the drop in place.
+//! is the crate's only `unsafe` code: the pin projection and the drop in place, and the same
+//! drop in [`OutlinedDrop`], which does for values what `Outlined` does for futures.
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -60,6 +61,48 @@ impl<F> Drop for Outlined<F> {
         // SAFETY: `inner` is dropped here only, once (`drop` runs once), and never used after:
         // `self` is being dropped. It is dropped in place, which the pinning guarantee asks of
         // a pinned value.
+        unsafe { ManuallyDrop::drop(&mut self.inner) }
+    }
+}
+
+/// A value dropped through one out-of-line function: its drop code is compiled once, where
+/// drop glue is otherwise copied into every codegen unit that drops the value or anything
+/// holding it (see the module docs). For [`crate::h1::conn::H1Conn`], dropped from nine units
+/// (the pool's hand-over channels, the dial task, the call's states): -9.6 KB of machine code
+/// in the benchmark client, measured; an out-of-line `Drop` that did nothing itself still left
+/// the fields' drop code (0.6 KB) in each.
+pub(crate) struct OutlinedDrop<T> {
+    /// Dropped by `Drop` only.
+    inner: ManuallyDrop<T>,
+}
+
+impl<T> OutlinedDrop<T> {
+    pub(crate) fn new(inner: T) -> Self {
+        OutlinedDrop {
+            inner: ManuallyDrop::new(inner),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for OutlinedDrop<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> std::ops::DerefMut for OutlinedDrop<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+impl<T> Drop for OutlinedDrop<T> {
+    #[inline(never)]
+    fn drop(&mut self) {
+        // SAFETY: `inner` is dropped here only, once (`drop` runs once), and never used after:
+        // `self` is being dropped, and nothing moves `inner` out (no method hands it out by
+        // value).
         unsafe { ManuallyDrop::drop(&mut self.inner) }
     }
 }
@@ -115,6 +158,17 @@ mod tests {
 
     fn poll_once<F: Future>(f: Pin<&mut F>) -> Poll<F::Output> {
         f.poll(&mut Context::from_waker(std::task::Waker::noop()))
+    }
+
+    #[test]
+    fn outlined_drop_derefs_to_the_value_and_drops_it_once() {
+        let (g, n) = counter();
+        let mut v = OutlinedDrop::new((g, 7u32));
+        v.1 += 1;
+        assert_eq!(v.1, 8, "reads and writes go through to the value");
+        assert_eq!(drops(&n), 0);
+        drop(v);
+        assert_eq!(drops(&n), 1, "dropping the wrapper drops the value, once");
     }
 
     #[tokio::test]

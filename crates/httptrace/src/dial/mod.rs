@@ -47,9 +47,14 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::error::{msg, Error, Kind, TimeoutKind};
-use crate::route::{ProxyScheme, Route, Scheme};
+use crate::route::{ProxyScheme, ProxyTarget, Route, Scheme};
 use crate::stream::Stream;
 use crate::trace::{TlsState, Tracer};
+
+/// A dial step's future, boxed: built in a short frame of its own and polled through a
+/// vtable, so that the async functions awaiting it keep small frames and one copy of its code
+/// (see [`Dialer::dial`] and [`Dialer::connect_tcp`]).
+pub(crate) type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
 pub(crate) use happy_eyeballs::{ConnectConfig, SystemConnect, TcpConnect, DEFAULT_FALLBACK_DELAY};
 pub(crate) use proxy::{basic_auth, parse_proxy_url, proxy_from_env, ProxyConfig};
@@ -179,7 +184,7 @@ impl Dialer {
         route: &'a Route,
         alpn: AlpnMode,
         tracer: &'a Tracer,
-    ) -> Pin<Box<dyn Future<Output = Result<Dialed, Error>> + Send + 'a>> {
+    ) -> Boxed<'a, Dialed> {
         // Boxed: the dial (DNS, Happy Eyeballs, proxies, TLS) is awaited by the HTTP/1.1 dial
         // task and by the HTTP/2 dial. Awaited directly, rustc gave each caller's codegen unit
         // its own copy of the whole dial's machine code, and of the code that drops it
@@ -206,8 +211,56 @@ impl Dialer {
         let local_addr = tcp.local_addr().ok();
         let mut stream = Stream::Tcp(tcp);
         let mut proxy_tls = None;
-
         if let Some(p) = &route.proxy {
+            (stream, proxy_tls) = self.via_proxy(stream, route, p, deadline, tracer).await?;
+        }
+
+        let mut tls = None;
+        if route.scheme == Scheme::Https {
+            let offer = match alpn {
+                AlpnMode::Http1Only => Alpn::Http1,
+                AlpnMode::H2AndHttp1 => Alpn::H2AndHttp1,
+            };
+            let (s, st) = self
+                .cfg
+                .tls
+                .handshake(stream, &route.host, offer, tracer)
+                .await?;
+            stream = s;
+            tls = Some(st);
+        }
+        let negotiated_h2 = tls
+            .as_ref()
+            .is_some_and(|t| t.alpn.as_deref() == Some("h2"));
+        Ok(Dialed {
+            stream,
+            remote_addr,
+            local_addr,
+            tls,
+            proxy_tls,
+            negotiated_h2,
+        })
+    }
+
+    /// Through the proxy `p`, on `stream` connected to it: its TLS handshake (an HTTPS proxy),
+    /// then the tunnel to the route's target (CONNECT, for an HTTPS target) or the SOCKS5
+    /// handshake. Returns the stream to speak to the target on, and the proxy's TLS state.
+    ///
+    /// Boxed, as are the other steps (see [`connect_tcp`](Self::connect_tcp)): awaited in
+    /// place, the proxy handshakes took 4.7 KB of [`dial_inner`](Self::dial_inner)'s frame,
+    /// for every dial. Not inlined: the boxed future is built in this function's frame.
+    #[inline(never)]
+    fn via_proxy<'a>(
+        &'a self,
+        stream: Stream,
+        route: &'a Route,
+        p: &'a ProxyTarget,
+        deadline: Option<Instant>,
+        tracer: &'a Tracer,
+    ) -> Boxed<'a, (Stream, Option<Arc<TlsState>>)> {
+        Box::pin(async move {
+            let mut stream = stream;
+            let mut proxy_tls = None;
             match p.scheme {
                 ProxyScheme::Http | ProxyScheme::Https => {
                     if p.scheme == ProxyScheme::Https {
@@ -249,37 +302,29 @@ impl Dialer {
                     stream = self.bounded(fut, "SOCKS5 handshake").await?;
                 }
             }
-        }
-
-        let mut tls = None;
-        if route.scheme == Scheme::Https {
-            let offer = match alpn {
-                AlpnMode::Http1Only => Alpn::Http1,
-                AlpnMode::H2AndHttp1 => Alpn::H2AndHttp1,
-            };
-            let (s, st) = self
-                .cfg
-                .tls
-                .handshake(stream, &route.host, offer, tracer)
-                .await?;
-            stream = s;
-            tls = Some(st);
-        }
-        let negotiated_h2 = tls
-            .as_ref()
-            .is_some_and(|t| t.alpn.as_deref() == Some("h2"));
-        Ok(Dialed {
-            stream,
-            remote_addr,
-            local_addr,
-            tls,
-            proxy_tls,
-            negotiated_h2,
+            Ok((stream, proxy_tls))
         })
     }
 
     /// Resolve (unless an IP literal) and connect to `host:port`.
-    async fn connect_tcp(
+    ///
+    /// Boxed, as are the TLS handshakes and the proxy handshakes: each step's future is built
+    /// and moved in its own short frame, and [`dial_inner`](Self::dial_inner)'s frame, which
+    /// is on the stack under the TLS handshake's deepest calls, stays small (9.9 KB with the
+    /// steps awaited in place, 0.4 KB now; the stack's deepest page stays resident). Not
+    /// inlined: the boxed future is built in this function's frame.
+    #[inline(never)]
+    fn connect_tcp<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+        deadline: Option<Instant>,
+        tracer: &'a Tracer,
+    ) -> Boxed<'a, (TcpStream, SocketAddr)> {
+        Box::pin(self.connect_tcp_inner(host, port, deadline, tracer))
+    }
+
+    async fn connect_tcp_inner(
         &self,
         host: &str,
         port: u16,

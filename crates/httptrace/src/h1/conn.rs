@@ -9,6 +9,7 @@ use bytes::BytesMut;
 use httptrace_proto::h1::ResponseParser;
 use tokio::io::{AsyncRead, ReadBuf};
 
+use crate::outlined::OutlinedDrop;
 use crate::route::PoolKey;
 use crate::stream::Stream;
 use crate::trace::ConnInfo;
@@ -20,18 +21,9 @@ pub(crate) const READ_BUF_INIT: usize = 8 * 1024;
 ///
 /// Boxed: a connection moves through the pool, the dial task, the round trip and the response
 /// body several times per request, and moving a pointer beats copying ~200 bytes each time.
-pub(crate) struct H1Conn(Box<H1ConnInner>);
-
-/// Does nothing itself (the fields drop as usual). Having an out-of-line `Drop` makes rustc
-/// emit the drop code of an `H1Conn` as a call to one shared function wherever a connection
-/// can be dropped, where it used to inline the whole drop of the connection (stream, buffers,
-/// parser) into each of a dozen callers: 7 KB less machine code in the benchmark client,
-/// measured. (Tried on the other types whose drop code is duplicated the most, it saved nothing
-/// or added code.)
-impl Drop for H1Conn {
-    #[inline(never)]
-    fn drop(&mut self) {}
-}
+/// Dropped out of line ([`OutlinedDrop`]): its drop code (stream, buffers, parser, slot) is
+/// compiled once instead of into each of the nine codegen units that can drop a connection.
+pub(crate) struct H1Conn(OutlinedDrop<Box<H1ConnInner>>);
 
 impl std::ops::Deref for H1Conn {
     type Target = H1ConnInner;
@@ -92,7 +84,7 @@ pub(crate) enum IdleHealth {
 
 impl H1Conn {
     pub(crate) fn new(io: Stream, info: Arc<ConnInfo>, key: PoolKey) -> H1Conn {
-        H1Conn(Box::new(H1ConnInner {
+        H1Conn(OutlinedDrop::new(Box::new(H1ConnInner {
             io,
             read_buf: BytesMut::with_capacity(READ_BUF_INIT),
             parser: ResponseParser::new(),
@@ -102,7 +94,7 @@ impl H1Conn {
             reused: false,
             broken: false,
             slot: None,
-        }))
+        })))
     }
 
     /// Poll the socket once without registering interest: an idle connection must have nothing
