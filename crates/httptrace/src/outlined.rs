@@ -20,10 +20,11 @@
 //! in `Outlined`'s `Drop`, an `#[inline(never)]` method like `poll`: every unit that drops an
 //! `Outlined` (the program's task that awaited the call, each of its states) calls it. This
 //! is the crate's only `unsafe` code: the pin projection and the drop in place, and the same
-//! drop in [`OutlinedDrop`], which does for values what `Outlined` does for futures.
+//! drop in [`OutlinedDrop`], which does for values what `Outlined` does for futures, and
+//! [`box_write`], `Box::write` for the crate's minimum Rust version.
 
 use std::future::Future;
-use std::mem::ManuallyDrop;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -107,6 +108,15 @@ impl<T> Drop for OutlinedDrop<T> {
     }
 }
 
+/// `value` moved into the allocation `slot`: `Box::write` (stable since Rust 1.87; the crate
+/// builds with 1.85). For a long-lived value whose allocation should be made before the
+/// short-lived ones that building the value takes (see [`crate::dial::tls`]'s `BoxedConnect`).
+pub(crate) fn box_write<T>(mut slot: Box<MaybeUninit<T>>, value: T) -> Box<T> {
+    slot.write(value);
+    // SAFETY: `slot` was initialized by the line above.
+    unsafe { slot.assume_init() }
+}
+
 /// A background task of this crate (a dial, an HTTP/2 connection, an HTTP/2 request body, a
 /// DNS lookup), spawned on the current tokio runtime as one type: a boxed future.
 ///
@@ -169,6 +179,18 @@ mod tests {
         assert_eq!(drops(&n), 0);
         drop(v);
         assert_eq!(drops(&n), 1, "dropping the wrapper drops the value, once");
+    }
+
+    #[test]
+    fn box_write_fills_the_allocation_it_is_given() {
+        let slot = Box::<(Guard, u64)>::new_uninit();
+        let at = std::ptr::addr_of!(*slot) as usize;
+        let (g, n) = counter();
+        let b = box_write(slot, (g, 42));
+        assert_eq!(b.1, 42);
+        assert_eq!(std::ptr::addr_of!(*b) as usize, at, "no new allocation");
+        drop(b);
+        assert_eq!(drops(&n), 1, "the value is dropped with the box, once");
     }
 
     #[tokio::test]

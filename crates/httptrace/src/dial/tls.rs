@@ -378,13 +378,26 @@ impl TlsConnector {
 /// tokio-rustls' handshake future, boxed, with its output boxed in an out-of-line `poll`: the
 /// connection (over a kilobyte, in the future and in its output) is then built and moved in
 /// these short frames only, not in the frames of the async functions that await the handshake.
-struct BoxedConnect(Pin<Box<tokio_rustls::Connect<Stream>>>);
+///
+/// The output's box is allocated first, before the handshake's own allocations: allocated at
+/// the end, each connection's stream landed above the freed remains of its handshake, and 32
+/// concurrent TLS dials ended with ~50 KB more heap (RssAnon medians 2,210 against 2,160 KiB,
+/// ten runs each in the benchmark client; the live bytes are the same).
+struct BoxedConnect {
+    connect: Pin<Box<tokio_rustls::Connect<Stream>>>,
+    /// Where the established stream goes, allocated before the handshake's own allocations.
+    slot: Option<Box<std::mem::MaybeUninit<tokio_rustls::client::TlsStream<Stream>>>>,
+}
 
 impl BoxedConnect {
     #[inline(never)]
     fn start(config: Arc<ClientConfig>, name: ServerName<'static>, stream: Stream) -> Self {
+        let slot = Some(Box::new_uninit());
         let connector = tokio_rustls::TlsConnector::from(config);
-        BoxedConnect(Box::pin(connector.connect(name, stream)))
+        BoxedConnect {
+            connect: Box::pin(connector.connect(name, stream)),
+            slot,
+        }
     }
 }
 
@@ -393,7 +406,13 @@ impl Future for BoxedConnect {
 
     #[inline(never)]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.0.as_mut().poll(cx).map(|r| r.map(Box::new))
+        let this = &mut *self;
+        this.connect.as_mut().poll(cx).map(|r| {
+            r.map(|tls| match this.slot.take() {
+                Some(slot) => crate::outlined::box_write(slot, tls),
+                None => Box::new(tls),
+            })
+        })
     }
 }
 
