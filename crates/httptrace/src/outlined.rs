@@ -16,12 +16,12 @@
 //! drops a value, and the glue of a state machine drops whatever each of its suspension
 //! points holds (the call's: connections, exchanges, parsers, the pool's guards; 6 KB). A
 //! wrapper's own `Drop` does not help, as the glue still drops the wrapper's fields after it.
-//! So the state machine is held in a [`ManuallyDrop`], which has no drop glue, and dropped
-//! in `Outlined`'s `Drop`, an `#[inline(never)]` method like `poll`: every unit that drops an
-//! `Outlined` (the program's task that awaited the call, each of its states) calls it. This
-//! is the crate's only `unsafe` code: the pin projection and the drop in place, and the same
-//! drop in [`OutlinedDrop`], which does for values what `Outlined` does for futures, and
-//! [`box_write`], `Box::write` for the crate's minimum Rust version.
+//! So the state machine is held in an [`OutlinedDrop`]: a [`ManuallyDrop`], which has no drop
+//! glue, dropped in an `#[inline(never)]` `Drop` like `poll`, which every unit that drops an
+//! `Outlined` (the program's task that awaited the call, each of its states) calls. Other
+//! values use `OutlinedDrop` alone (an HTTP/1.1 connection). This is the crate's only
+//! `unsafe` code: the pin projection, the drop in place, and [`box_write`] (`Box::write` for
+//! the crate's minimum Rust version).
 
 use std::future::Future;
 use std::mem::{ManuallyDrop, MaybeUninit};
@@ -31,14 +31,14 @@ use std::task::{Context, Poll};
 /// A future polled and dropped through out-of-line functions (see the module docs).
 #[must_use = "futures do nothing unless polled"]
 pub(crate) struct Outlined<F> {
-    /// Structurally pinned: never moved out of, dropped in place by `Drop` only.
-    inner: ManuallyDrop<F>,
+    /// Structurally pinned: never moved out of, dropped in place by [`OutlinedDrop`]'s `Drop`.
+    inner: OutlinedDrop<F>,
 }
 
 impl<F> Outlined<F> {
     pub(crate) fn new(inner: F) -> Self {
         Outlined {
-            inner: ManuallyDrop::new(inner),
+            inner: OutlinedDrop::new(inner),
         }
     }
 }
@@ -50,19 +50,11 @@ impl<F: Future> Future for Outlined<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // SAFETY: `inner` is structurally pinned. It is never moved: no method hands it out
         // by value or by `&mut` outside a `Pin`, `Outlined` is `Unpin` only when `F` is
-        // (`ManuallyDrop<F>` is `Unpin` exactly when `F` is), and `Drop` drops it in place.
+        // (`OutlinedDrop<F>` holds a `ManuallyDrop<F>`, `Unpin` exactly when `F` is), and
+        // `OutlinedDrop`'s `Drop` drops it in place, which the pinning guarantee asks of a
+        // pinned value.
         let inner = unsafe { self.map_unchecked_mut(|s| &mut *s.inner) };
         inner.poll(cx)
-    }
-}
-
-impl<F> Drop for Outlined<F> {
-    #[inline(never)]
-    fn drop(&mut self) {
-        // SAFETY: `inner` is dropped here only, once (`drop` runs once), and never used after:
-        // `self` is being dropped. It is dropped in place, which the pinning guarantee asks of
-        // a pinned value.
-        unsafe { ManuallyDrop::drop(&mut self.inner) }
     }
 }
 
@@ -103,7 +95,7 @@ impl<T> Drop for OutlinedDrop<T> {
     fn drop(&mut self) {
         // SAFETY: `inner` is dropped here only, once (`drop` runs once), and never used after:
         // `self` is being dropped, and nothing moves `inner` out (no method hands it out by
-        // value).
+        // value). It is dropped in place, as `Outlined` needs for the future it pins.
         unsafe { ManuallyDrop::drop(&mut self.inner) }
     }
 }
