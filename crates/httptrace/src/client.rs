@@ -12,6 +12,8 @@ use httptrace_proto::h1::Limits;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::deadline::Deadline;
+
 use crate::body::Body;
 use crate::dial::{
     parse_proxy_url, proxy_from_env, AlpnMode, DialConfig, Dialed, Dialer, ProxyConfig, Resolve,
@@ -600,44 +602,6 @@ impl RequestBuilder {
     /// Send it.
     pub async fn send(self) -> Result<Response<Incoming>, Error> {
         self.client.execute(self.req?).await
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// `fut` with an optional deadline: `None` when the deadline passes first. Without a
-    /// deadline no timer is registered (tokio's `timeout_at` always registers one).
-    struct Deadline<F> {
-        #[pin]
-        fut: F,
-        #[pin]
-        sleep: Option<tokio::time::Sleep>,
-    }
-}
-
-impl<F> Deadline<F> {
-    fn new(fut: F, deadline: Option<Instant>) -> Self {
-        Deadline {
-            fut,
-            sleep: deadline.map(tokio::time::sleep_until),
-        }
-    }
-}
-
-impl<F: std::future::Future> std::future::Future for Deadline<F> {
-    type Output = Option<F::Output>;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let this = self.project();
-        if let std::task::Poll::Ready(v) = this.fut.poll(cx) {
-            return std::task::Poll::Ready(Some(v));
-        }
-        match this.sleep.as_pin_mut() {
-            Some(s) => s.poll(cx).map(|()| None),
-            None => std::task::Poll::Pending,
-        }
     }
 }
 

@@ -27,6 +27,7 @@ pub mod trace;
 
 mod body;
 mod client;
+mod deadline;
 mod dial;
 mod h1;
 mod h2;

@@ -34,6 +34,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::deadline::Deadline;
 use crate::error::{msg, Error, Kind, TimeoutKind};
 use crate::trace::Tracer;
 
@@ -300,13 +301,9 @@ async fn dial_single(
         addr,
         armed: true,
     };
-    let fut = connector.connect(addr);
-    let res = match deadline {
-        None => fut.await.map_err(|e| connect_error(addr, e)),
-        Some(d) => match tokio::time::timeout_at(d, fut).await {
-            Ok(r) => r.map_err(|e| connect_error(addr, e)),
-            Err(_) => Err(timeout_error(addr)),
-        },
+    let res = match Deadline::new(connector.connect(addr), deadline).await {
+        Some(r) => r.map_err(|e| connect_error(addr, e)),
+        None => Err(timeout_error(addr)),
     };
     guard.armed = false;
     match &res {

@@ -46,6 +46,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::deadline::Deadline;
 use crate::error::{msg, Error, Kind, TimeoutKind};
 use crate::route::{ProxyScheme, ProxyTarget, Route, Scheme};
 use crate::stream::Stream;
@@ -337,9 +338,9 @@ impl Dialer {
         F: std::future::Future<Output = Result<Stream, Error>>,
     {
         let t = self.cfg.proxy_connect_timeout;
-        match tokio::time::timeout(t, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::with(
+        match Deadline::new(fut, Some(Instant::now() + t)).await {
+            Some(r) => r,
+            None => Err(Error::with(
                 Kind::Timeout(TimeoutKind::Connect),
                 msg(format!("proxy {what} timed out after {t:?}")),
             )),

@@ -43,6 +43,7 @@ use std::time::SystemTime;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::deadline::Deadline;
 use crate::error::{msg, Error, Kind, TimeoutKind};
 use crate::trace::{DnsDoneInfo, DnsStartInfo, Tracer};
 
@@ -519,21 +520,18 @@ impl Coalescing {
             host,
             armed: true,
         };
-        let result = match deadline {
-            None => self.shared(host).await,
-            Some(d) => match tokio::time::timeout_at(d, self.shared(host)).await {
-                Ok(r) => r,
-                Err(_) => (
-                    Err(Error::with(
-                        Kind::Timeout(TimeoutKind::Connect),
-                        io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!("lookup {host}: i/o timeout"),
-                        ),
-                    )),
-                    false,
-                ),
-            },
+        let result = match Deadline::new(self.shared(host), deadline).await {
+            Some(r) => r,
+            None => (
+                Err(Error::with(
+                    Kind::Timeout(TimeoutKind::Connect),
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("lookup {host}: i/o timeout"),
+                    ),
+                )),
+                false,
+            ),
         };
         guard.armed = false;
         let (res, coalesced) = result;

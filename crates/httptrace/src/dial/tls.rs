@@ -32,7 +32,9 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 use rustls_pki_types::pem::PemObject;
+use tokio::time::Instant;
 
+use crate::deadline::Deadline;
 use crate::dial::resolve::parse_ip_literal;
 use crate::dial::Boxed;
 use crate::error::{msg, Elapsed, Error, Kind, TimeoutKind};
@@ -357,17 +359,16 @@ impl TlsConnector {
             }
         };
         let connecting = BoxedConnect::start(config, name, stream);
-        let done = match self.handshake_timeout {
-            None => connecting.await,
-            Some(t) => match tokio::time::timeout(t, connecting).await {
-                Ok(r) => r,
-                Err(_) => {
-                    return Err(Error::with(
-                        Kind::Timeout(TimeoutKind::TlsHandshake),
-                        Elapsed(t),
-                    ))
-                }
-            },
+        let deadline = self.handshake_timeout.map(|t| Instant::now() + t);
+        let done = match Deadline::new(connecting, deadline).await {
+            Some(r) => r,
+            None => {
+                let t = self.handshake_timeout.unwrap_or_default();
+                return Err(Error::with(
+                    Kind::Timeout(TimeoutKind::TlsHandshake),
+                    Elapsed(t),
+                ));
+            }
         };
         let tls = done.map_err(|e| handshake_error(e, server_name))?;
         let state = state_of(tls.get_ref().1, sni);
@@ -416,6 +417,28 @@ impl Future for BoxedConnect {
     }
 }
 
+/// The IANA name of a cipher suite, as rustls spells it, for the suites rustls implements
+/// (its ring and aws-lc-rs providers: three for TLS 1.3, six for TLS 1.2); any other (from a
+/// custom provider) as `0x` and four hex digits, as Go's `tls.CipherSuiteName` does.
+///
+/// Not `CipherSuite::as_str`: that knows every registered suite, and its names and table are
+/// 14 KB of read-only data in every executable that names one.
+fn cipher_suite_name(suite: u16) -> String {
+    let name = match suite {
+        0x1301 => "TLS13_AES_128_GCM_SHA256",
+        0x1302 => "TLS13_AES_256_GCM_SHA384",
+        0x1303 => "TLS13_CHACHA20_POLY1305_SHA256",
+        0xc02b => "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        0xc02c => "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        0xcca9 => "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        0xc02f => "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        0xc030 => "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        0xcca8 => "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        other => return format!("0x{other:04X}"),
+    };
+    name.to_owned()
+}
+
 fn state_of(conn: &rustls::ClientConnection, server_name: Option<String>) -> TlsState {
     use rustls::{HandshakeKind, ProtocolVersion};
     let version = match conn.protocol_version() {
@@ -423,12 +446,9 @@ fn state_of(conn: &rustls::ClientConnection, server_name: Option<String>) -> Tls
         Some(ProtocolVersion::TLSv1_3) => Some(TlsVersion::Tls13),
         _ => None,
     };
-    let cipher_suite = conn.negotiated_cipher_suite().map(|s| {
-        let cs = s.suite();
-        cs.as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("{cs:?}"))
-    });
+    let cipher_suite = conn
+        .negotiated_cipher_suite()
+        .map(|s| cipher_suite_name(u16::from(s.suite())));
     TlsState {
         version,
         cipher_suite,
@@ -722,6 +742,27 @@ mod tests {
     use crate::trace::ClientTrace;
     use std::sync::Mutex;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn cipher_suite_names_match_rustls_for_every_suite_of_its_providers() {
+        let suites = rustls::crypto::ring::ALL_CIPHER_SUITES
+            .iter()
+            .map(|s| s.suite())
+            .chain([
+                rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                rustls::CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+            ]);
+        let mut n = 0;
+        for cs in suites {
+            let expected = cs.as_str().expect("a registered suite has a name");
+            assert_eq!(cipher_suite_name(u16::from(cs)), expected);
+            n += 1;
+        }
+        assert!(n >= 9, "{n}");
+        // Not one rustls implements: hex, as Go names an unknown suite.
+        assert_eq!(cipher_suite_name(0x002f), "0x002F");
+        assert_eq!(cipher_suite_name(0xfafa), "0xFAFA");
+    }
     use tokio::net::TcpStream;
 
     type Log = Arc<Mutex<Vec<String>>>;
