@@ -296,8 +296,21 @@ impl ClientBuilder {
     }
     /// Use the operating system's root certificates (default `true`). They are loaded at the
     /// client's first TLS connection: a client that only speaks plain HTTP never reads them.
+    ///
+    /// Needs the `native-roots` cargo feature (on by default): without it the default is
+    /// `false`, and `true` makes [`build`](Self::build) fail with an
+    /// [`is_builder`](crate::Error::is_builder) error.
     pub fn native_roots(mut self, on: bool) -> Self {
         self.tls.use_native_roots = on;
+        self
+    }
+    /// Trust the Mozilla root certificates compiled into the executable (default `false`),
+    /// besides any other roots.
+    ///
+    /// Needs the `webpki-roots` cargo feature: without it, `true` makes
+    /// [`build`](Self::build) fail with an [`is_builder`](crate::Error::is_builder) error.
+    pub fn webpki_roots(mut self, on: bool) -> Self {
+        self.tls.use_webpki_roots = on;
         self
     }
     /// Accept any server certificate. For testing only: it removes TLS's protection.

@@ -19,6 +19,15 @@
 //! let body = resp.into_body().bytes().await?;
 //! # let _ = body; Ok(()) }
 //! ```
+//!
+//! ## Cargo features
+//!
+//! - `native-roots` (default): HTTPS trusts the operating system's root certificates
+//!   ([`ClientBuilder::native_roots`]), read with `rustls-native-certs`. Without it, a client
+//!   trusts only what it is given ([`ClientBuilder::ca_file`],
+//!   [`ClientBuilder::add_root_certificate_der`], `webpki-roots`), and its executable carries
+//!   no code to find and read the system's certificate files.
+//! - `webpki-roots`: the Mozilla roots compiled in ([`ClientBuilder::webpki_roots`]).
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 

@@ -50,7 +50,9 @@ const SESSION_CACHE_SIZE: usize = 256;
 /// How the client's TLS is configured (from the client builder / CLI flags).
 #[derive(Clone, Debug)]
 pub(crate) struct TlsOptions {
-    /// Trust the operating system's roots (rustls-native-certs). Default true.
+    /// Trust the operating system's roots (rustls-native-certs; cargo feature `native-roots`,
+    /// on by default, which is also this option's default; without the feature, setting this
+    /// makes [`TlsConnector::new`] fail).
     pub(crate) use_native_roots: bool,
     /// Trust the Mozilla roots compiled in (cargo feature `webpki-roots`; without the feature,
     /// setting this makes [`TlsConnector::new`] fail).
@@ -75,7 +77,7 @@ pub(crate) struct TlsOptions {
 impl Default for TlsOptions {
     fn default() -> Self {
         TlsOptions {
-            use_native_roots: true,
+            use_native_roots: cfg!(feature = "native-roots"),
             use_webpki_roots: false,
             extra_roots_der: Vec::new(),
             ca_files: Vec::new(),
@@ -160,6 +162,7 @@ fn read_ca_files(paths: &[PathBuf]) -> Result<Vec<CertificateDer<'static>>, Erro
 
 fn load_roots(opts: &TlsOptions) -> Result<RootCertStore, Error> {
     let mut roots = RootCertStore::empty();
+    #[cfg(feature = "native-roots")]
     if opts.use_native_roots {
         let res = rustls_native_certs::load_native_certs();
         for e in &res.errors {
@@ -207,14 +210,20 @@ fn versions(opts: &TlsOptions) -> Result<Vec<&'static rustls::SupportedProtocolV
 
 impl TlsConnector {
     /// Check the client's TLS options. Fails (`Kind::Builder`) on an unreadable or empty CA
-    /// file, invalid PEM, inconsistent versions, or webpki roots asked for without the
-    /// `webpki-roots` feature. The rustls configurations are built at the first handshake.
+    /// file, invalid PEM, inconsistent versions, or native or webpki roots asked for without
+    /// the `native-roots` or `webpki-roots` feature. The rustls configurations are built at the first handshake.
     pub(crate) fn new(opts: &TlsOptions) -> Result<TlsConnector, Error> {
         versions(opts)?;
         #[cfg(not(feature = "webpki-roots"))]
         if opts.use_webpki_roots {
             return Err(builder_error(
                 "webpki roots requested but httptrace was built without the `webpki-roots` feature",
+            ));
+        }
+        #[cfg(not(feature = "native-roots"))]
+        if opts.use_native_roots {
+            return Err(builder_error(
+                "native roots requested but httptrace was built without the `native-roots` feature",
             ));
         }
         let mut opts = opts.clone();
@@ -1086,6 +1095,49 @@ mod tests {
     #[test]
     fn native_roots_build() {
         // Must not fail even if the system store is empty.
-        TlsConnector::new(&TlsOptions::default()).unwrap();
+        let c = TlsConnector::new(&TlsOptions::default()).unwrap();
+        c.prepare().unwrap();
+    }
+
+    /// Each root source is used by default only when its feature is compiled in, and asking
+    /// for one that is not is a builder error, before any connection.
+    #[test]
+    fn root_sources_follow_the_cargo_features() {
+        let d = TlsOptions::default();
+        assert_eq!(d.use_native_roots, cfg!(feature = "native-roots"));
+        assert!(!d.use_webpki_roots);
+        for (native, webpki) in [(true, false), (false, true), (true, true), (false, false)] {
+            let opts = TlsOptions {
+                use_native_roots: native,
+                use_webpki_roots: webpki,
+                ..TlsOptions::default()
+            };
+            let compiled = (!native || cfg!(feature = "native-roots"))
+                && (!webpki || cfg!(feature = "webpki-roots"));
+            match TlsConnector::new(&opts) {
+                Ok(c) => {
+                    assert!(compiled, "native={native} webpki={webpki}");
+                    c.prepare().unwrap();
+                }
+                Err(e) => {
+                    assert!(!compiled, "native={native} webpki={webpki}: {e}");
+                    assert!(e.is_builder(), "{e}");
+                    assert!(e.to_string().contains("feature"), "{e}");
+                }
+            }
+        }
+    }
+
+    /// With webpki roots compiled in, a public CA's chain verifies with no other source.
+    #[cfg(feature = "webpki-roots")]
+    #[test]
+    fn webpki_roots_are_loaded() {
+        let opts = TlsOptions {
+            use_native_roots: false,
+            use_webpki_roots: true,
+            ..TlsOptions::default()
+        };
+        let roots = load_roots(&opts).unwrap();
+        assert!(roots.len() > 50, "{}", roots.len());
     }
 }
