@@ -5,6 +5,11 @@
 //! - `bench-util ports N`: print N free loopback TCP ports (bound to 127.0.0.1:0, then released).
 //! - `bench-util wait SECS PORT...`: wait until every port accepts a TCP connection.
 //! - `bench-util gen FILE BYTES`: write a file of BYTES bytes (a repeating pattern).
+//! - `bench-util evict FILE...`: write each file to disk and drop it from the page cache, so
+//!   that every client executable is then read in by the kernel's readahead as a program
+//!   started from disk is (a file just written by the linker or `cp` stays cached in folios
+//!   whose sizes follow how it was written, and which pages of a mapping are resident, so
+//!   counted in peak RSS, follows the folios).
 
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -64,6 +69,26 @@ fn main() {
             let data: Vec<u8> = (0..n).map(|i| pat[i % pat.len()]).collect();
             std::fs::write(path, data).unwrap_or_else(|e| fail(&e.to_string()));
         }
-        _ => fail("usage: bench-util certs DIR | ports N | wait SECS PORT... | gen FILE BYTES"),
+        Some("evict") => {
+            for path in &args[1..] {
+                evict(path).unwrap_or_else(|e| fail(&format!("evict {path}: {e}")));
+            }
+        }
+        _ => fail(
+            "usage: bench-util certs DIR | ports N | wait SECS PORT... | gen FILE BYTES | evict FILE...",
+        ),
     }
+}
+
+/// Flush `path` and drop its pages from the page cache (POSIX_FADV_DONTNEED drops clean pages).
+fn evict(path: &str) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path)?;
+    f.sync_all()?;
+    // SAFETY: a plain system call on a file descriptor this function owns.
+    let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
 }
