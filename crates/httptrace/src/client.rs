@@ -12,9 +12,8 @@ use httptrace_proto::h1::Limits;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::deadline::Deadline;
-
 use crate::body::Body;
+use crate::deadline::Deadline;
 use crate::dial::{
     parse_proxy_url, proxy_from_env, AlpnMode, DialConfig, Dialed, Dialer, ProxyConfig, Resolve,
     SystemResolver, TlsConnector, TlsOptions,

@@ -693,7 +693,9 @@ impl TlsVersion {
 pub struct TlsState {
     /// Protocol version.
     pub version: Option<TlsVersion>,
-    /// Cipher suite name, e.g. `TLS13_AES_128_GCM_SHA256`.
+    /// Cipher suite name as rustls spells it, e.g. `TLS13_AES_128_GCM_SHA256`; a suite rustls
+    /// does not implement (from a custom crypto provider) as `0x` and four hex digits, as Go's
+    /// `tls.CipherSuiteName` names an unknown one.
     pub cipher_suite: Option<String>,
     /// ALPN protocol the server selected, e.g. `h2`.
     pub alpn: Option<String>,
