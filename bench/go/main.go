@@ -2,7 +2,7 @@
 //
 //	bench-go --url URL [--concurrency N] [--duration SECS | --requests N] [--h2] [--new-conn]
 //	         [--cacert PEM] [--body-len BYTES] [--warmup SECS] [--warmup-requests N]
-//	         [--traced] [--scenario NAME] [--rep N]
+//	         [--traced] [--scenario NAME] [--rep N] [--turns N]
 //
 // --traced attaches an httptrace.ClientTrace with all 16 hooks, each storing a timestamp into a
 // per-worker slot. The process is pinned to one core by bench/run, so GOMAXPROCS is 1.
@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -188,6 +189,22 @@ func rusage() syscall.Rusage {
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
 
+// Turn-taking with bench-util turns (--turns), as bench-client does it: a "ready" line on stdout
+// ends a step, a line on stdin starts the next; a closed stdin ends the process.
+var turnIn = bufio.NewReader(os.Stdin)
+
+func turnDone() {
+	if _, err := os.Stdout.WriteString("ready\n"); err != nil {
+		os.Exit(1)
+	}
+}
+
+func waitTurn() {
+	if _, err := turnIn.ReadString('\n'); err != nil {
+		os.Exit(1)
+	}
+}
+
 func main() {
 	url := flag.String("url", "", "URL")
 	conc := flag.Int("concurrency", 1, "concurrent workers")
@@ -202,6 +219,7 @@ func main() {
 	traced := flag.Bool("traced", false, "attach a trace with all 16 hooks")
 	scenario := flag.String("scenario", "", "label")
 	rep := flag.Int("rep", 0, "label")
+	turns := flag.Int("turns", 0, "take turns with other clients: the measured window in N slices")
 	flag.Parse()
 	if *url == "" {
 		fmt.Fprintln(os.Stderr, "bench-go: --url is required")
@@ -212,6 +230,14 @@ func main() {
 	}
 	if *conc < 1 {
 		*conc = 1
+	}
+	if *turns > 0 && *dur == 0 {
+		fmt.Fprintln(os.Stderr, "bench-go: --turns needs --duration")
+		os.Exit(2)
+	}
+	if *turns > 0 {
+		turnDone()
+		waitTurn()
 	}
 
 	tlsCfg := &tls.Config{
@@ -229,13 +255,19 @@ func main() {
 		pool.AppendCertsFromPEM(pem)
 		tlsCfg.RootCAs = pool
 	}
+	idle := *conc
+	if *newConn {
+		// No idle connection kept, as the Rust clients are configured (DisableKeepAlives would
+		// also send "Connection: close" and the server would close first): the client closes
+		// each connection after its response.
+		idle = -1
+	}
 	tr := &http.Transport{
 		Proxy:               nil,
 		TLSClientConfig:     tlsCfg,
-		MaxIdleConnsPerHost: *conc,
+		MaxIdleConnsPerHost: idle,
 		MaxIdleConns:        *conc + 16,
 		IdleConnTimeout:     90 * time.Second,
-		DisableKeepAlives:   *newConn,
 		DisableCompression:  true, // the Rust clients ask for no compression either
 		ForceAttemptHTTP2:   *h2,
 	}
@@ -277,18 +309,36 @@ func main() {
 		w.ok, w.errors, w.firstErr = 0, 0, ""
 	}
 
-	s := &stop{}
-	if *dur > 0 {
-		s.deadline = time.Now().Add(time.Duration(*dur * 1e9))
+	if *turns > 0 {
+		turnDone()
+		waitTurn()
 	}
+	// With --turns the measured window is N slices of duration/N (CPU counted from the first
+	// slice's start to the last's end, so the runtime's work between slices counts too).
+	slices := *turns
+	if slices < 1 {
+		slices = 1
+	}
+	var budget *atomic.Int64
 	if *reqs > 0 {
-		s.budget = &atomic.Int64{}
-		s.budget.Store(*reqs)
+		budget = &atomic.Int64{}
+		budget.Store(*reqs)
 	}
+	wall := 0.0
 	r0 := rusage()
-	t0 := time.Now()
-	phase(client, *url, ws, ctxs, s, expect)
-	wall := time.Since(t0).Seconds()
+	for i := 0; i < slices; i++ {
+		if i > 0 {
+			turnDone()
+			waitTurn()
+		}
+		s := &stop{budget: budget}
+		if *dur > 0 {
+			s.deadline = time.Now().Add(time.Duration(*dur / float64(slices) * 1e9))
+		}
+		t0 := time.Now()
+		phase(client, *url, ws, ctxs, s, expect)
+		wall += time.Since(t0).Seconds()
+	}
 	r1 := rusage()
 
 	var h hist

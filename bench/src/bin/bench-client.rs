@@ -5,6 +5,7 @@
 //!              [--concurrency N] [--duration SECS | --requests N] [--h2] [--new-conn]
 //!              [--cacert PEM] [--body-len BYTES] [--warmup SECS] [--warmup-requests N]
 //!              [--scenario NAME] [--rep N] [--attach client|request] [--stamp tsc|instant]
+//!              [--turns N]
 //! ```
 //!
 //! `httptrace-traced` sets all 16 of Go's hooks, each storing a timestamp into a slot. By default
@@ -25,6 +26,11 @@
 //! response is checked (status 200, exact body length); failures are counted in `errors`.
 //! CPU is `getrusage(RUSAGE_SELF)` (all threads) taken around the measured window only; peak
 //! RSS is `ru_maxrss` at the end of the process's run.
+//!
+//! `--turns N` (used by `bench/run` through `bench-util turns`): the client takes turns on the
+//! core with other clients. It prints `ready` once started, and after its probe and warm-up, and
+//! after each of N slices of `--duration / N` seconds but the last; each step starts when a line
+//! arrives on stdin. The JSON line follows the last slice.
 
 // A binary built with a subset of the clients (bench/run builds one per client) leaves the
 // other clients' helpers unused.
@@ -85,6 +91,9 @@ struct Args {
     warmup_requests: u64,
     scenario: String,
     rep: u64,
+    /// Take turns with other clients (`bench-util turns`): the measured window in this many
+    /// slices; 0 runs it in one piece.
+    turns: u32,
 }
 
 fn usage(msg: &str) -> ! {
@@ -92,7 +101,8 @@ fn usage(msg: &str) -> ! {
     eprintln!(
         "usage: bench-client --client {{httptrace,httptrace-traced,hyper,reqwest,raw}} --url URL \
          [--concurrency N] [--duration SECS | --requests N] [--h2] [--new-conn] [--cacert PEM] \
-         [--body-len BYTES] [--warmup SECS] [--warmup-requests N] [--scenario NAME] [--rep N]"
+         [--body-len BYTES] [--warmup SECS] [--warmup-requests N] [--scenario NAME] [--rep N] \
+         [--turns N]"
     );
     std::process::exit(2)
 }
@@ -114,6 +124,7 @@ fn parse_args() -> Args {
         warmup_requests: 1000,
         scenario: String::new(),
         rep: 0,
+        turns: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -161,6 +172,7 @@ fn parse_args() -> Args {
             }
             "scenario" => a.scenario = val(),
             "rep" => a.rep = val().parse().unwrap_or_else(|_| usage("bad N")),
+            "turns" => a.turns = val().parse().unwrap_or_else(|_| usage("bad N")),
             "help" | "h" => usage("help"),
             other => usage(&format!("unknown flag --{other}")),
         }
@@ -170,6 +182,9 @@ fn parse_args() -> Args {
     }
     if a.duration.is_none() && a.requests.is_none() {
         a.duration = Some(3.0);
+    }
+    if a.turns > 0 && a.duration.is_none() {
+        usage("--turns needs --duration");
     }
     a.concurrency = a.concurrency.max(1);
     a
@@ -282,10 +297,13 @@ fn build(a: &Args, uri: &http::Uri, client_trace: Option<httptrace::ClientTrace>
     match a.kind {
         #[cfg(feature = "c-httptrace")]
         Kind::Httptrace | Kind::HttptraceTraced => {
+            // A new connection per request: no idle connection kept, the knob hyper-util and
+            // reqwest get below (`keep_alive(false)` would also send `Connection: close`, as Go's
+            // DisableKeepAlives does, and the server would close first; see bench/README.md).
             let mut b = httptrace::Client::builder()
                 .no_proxy()
                 .native_roots(false)
-                .max_idle_per_host(a.concurrency);
+                .max_idle_per_host(idle);
             if let Some(p) = &a.cacert {
                 b = b.ca_file(p);
             }
@@ -294,9 +312,6 @@ fn build(a: &Args, uri: &http::Uri, client_trace: Option<httptrace::ClientTrace>
             } else {
                 b.http1_only()
             };
-            if a.new_conn {
-                b = b.keep_alive(false);
-            }
             if let Some(t) = client_trace {
                 b = b.trace(t);
             }
@@ -358,12 +373,9 @@ fn build(a: &Args, uri: &http::Uri, client_trace: Option<httptrace::ClientTrace>
                 .parse()
                 .unwrap_or_else(|_| usage("raw needs an IP:port URL"));
             let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            let close = if a.new_conn {
-                "Connection: close\r\n"
-            } else {
-                ""
-            };
-            let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{close}\r\n").into_bytes();
+            // The same request with a connection per request: the client closes after the
+            // response, as the others do.
+            let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes();
             Bench::Raw {
                 addr,
                 req,
@@ -693,7 +705,17 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let turns = a.turns;
+    if turns > 0 {
+        // Started: the coordinator starts the next client after this line, then hands out turns.
+        turn_done();
+        wait_turn();
+    }
     let mut p = rt.block_on(prepare(a));
+    if turns > 0 {
+        turn_done();
+        wait_turn();
+    }
     let m = measured_window(&rt, &mut p);
     report(&p, m);
 }
@@ -719,26 +741,58 @@ struct Measured {
 /// The measured window, as a function of its own that is never inlined: `bench/instructions`
 /// runs callgrind with `--toggle-collect=*measured_window*`, so that only the requests of this
 /// window are counted (the tasks run inside this `block_on` on the current-thread runtime).
+///
+/// With `--turns N` the window is N slices of `--duration / N` seconds, the process blocked on
+/// its stdin between them while other clients take their turns (see `turn_done`). CPU is counted
+/// from the start of the first slice to the end of the last (whatever the process does between
+/// slices counts too: for Go, its runtime's background work); the wall time is the slices'.
 #[inline(never)]
 fn measured_window(rt: &tokio::runtime::Runtime, p: &mut Prepared) -> Measured {
-    let stop = Stop {
-        deadline: p
-            .a
-            .duration
-            .map(|d| Instant::now() + Duration::from_secs_f64(d)),
-        budget: p.a.requests.map(|n| Arc::new(AtomicU64::new(n))),
-    };
+    let slices = p.a.turns.max(1);
+    let slice = p.a.duration.map(|d| d / f64::from(slices));
+    let budget = p.a.requests.map(|n| Arc::new(AtomicU64::new(n)));
+    let mut workers = std::mem::take(&mut p.workers);
+    let mut wall = 0.0;
     let r0 = rusage();
-    let t0 = Instant::now();
-    let workers = std::mem::take(&mut p.workers);
-    let workers = rt.block_on(phase(&p.bench, &p.uri, workers, stop, p.expect));
-    let wall = t0.elapsed().as_secs_f64();
+    for i in 0..slices {
+        if i > 0 {
+            turn_done();
+            wait_turn();
+        }
+        let stop = Stop {
+            deadline: slice.map(|d| Instant::now() + Duration::from_secs_f64(d)),
+            budget: budget.clone(),
+        };
+        let t0 = Instant::now();
+        workers = rt.block_on(phase(&p.bench, &p.uri, workers, stop, p.expect));
+        wall += t0.elapsed().as_secs_f64();
+    }
     let r1 = rusage();
     Measured {
         workers,
         wall,
         r0,
         r1,
+    }
+}
+
+/// Turn-taking with `bench-util turns` (`--turns`): tell the coordinator this step is done
+/// (a line on stdout), so that it hands the core to the next client.
+fn turn_done() {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "ready").and_then(|()| out.flush()).is_err() {
+        std::process::exit(1);
+    }
+}
+
+/// Block until the coordinator gives this client its next turn (a line on stdin); exit when it
+/// is gone.
+fn wait_turn() {
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(n) if n > 0 => {}
+        _ => std::process::exit(1),
     }
 }
 

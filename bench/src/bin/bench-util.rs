@@ -10,6 +10,9 @@
 //!   started from disk is (a file just written by the linker or `cp` stays cached in folios
 //!   whose sizes follow how it was written, and which pages of a mapping are resident, so
 //!   counted in peak RSS, follows the folios).
+//! - `bench-util turns TURNS STEP_TIMEOUT_SECS SEED -- LABEL CMD ARG... [::: LABEL CMD ARG...]...`:
+//!   run the client commands (each given `--turns TURNS`) so that they take turns on the core
+//!   instead of running one after another: see [`turns`].
 
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -69,13 +72,40 @@ fn main() {
             let data: Vec<u8> = (0..n).map(|i| pat[i % pat.len()]).collect();
             std::fs::write(path, data).unwrap_or_else(|e| fail(&e.to_string()));
         }
+        Some("turns") => {
+            let turns: usize = args
+                .get(1)
+                .and_then(|s| s.parse().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or_else(|| fail("turns TURNS STEP_TIMEOUT_SECS SEED -- LABEL CMD..."));
+            let step: f64 = args
+                .get(2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| fail("turns TURNS STEP_TIMEOUT_SECS SEED -- LABEL CMD..."));
+            let seed: u64 = args
+                .get(3)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| fail("turns TURNS STEP_TIMEOUT_SECS SEED -- LABEL CMD..."));
+            if args.get(4).map(String::as_str) != Some("--") {
+                fail("turns TURNS STEP_TIMEOUT_SECS SEED -- LABEL CMD...");
+            }
+            let cmds: Vec<Vec<String>> = args[5..]
+                .split(|a| a == ":::")
+                .map(<[String]>::to_vec)
+                .collect();
+            if cmds.iter().any(|c| c.len() < 2) {
+                fail("turns: every client needs a LABEL and a command");
+            }
+            turns_run(turns, Duration::from_secs_f64(step), seed, &cmds);
+        }
         Some("evict") => {
             for path in &args[1..] {
                 evict(path).unwrap_or_else(|e| fail(&format!("evict {path}: {e}")));
             }
         }
         _ => fail(
-            "usage: bench-util certs DIR | ports N | wait SECS PORT... | gen FILE BYTES | evict FILE...",
+            "usage: bench-util certs DIR | ports N | wait SECS PORT... | gen FILE BYTES | evict FILE... \
+             | turns TURNS STEP_TIMEOUT_SECS SEED -- LABEL CMD... [::: LABEL CMD...]...",
         ),
     }
 }
@@ -91,4 +121,192 @@ fn evict(path: &str) -> std::io::Result<()> {
         return Err(std::io::Error::from_raw_os_error(rc));
     }
     Ok(())
+}
+
+/// One client under `turns`: its process, the lines it prints, what its stderr said.
+struct Turner {
+    label: String,
+    child: Option<std::process::Child>,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// What it wrote to stderr (the first 600 characters), once it has exited.
+    stderr: Option<std::thread::JoinHandle<String>>,
+    /// Why it is out of the run, once it is.
+    failed: Option<String>,
+    /// Its last line: the JSON report after its last turn.
+    last: String,
+}
+
+impl Turner {
+    fn spawn(cmd: &[String]) -> Turner {
+        use std::io::{BufRead, Read};
+        use std::process::{Command, Stdio};
+        let label = cmd[0].clone();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let child = Command::new(&cmd[1])
+            .args(&cmd[2..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                return Turner {
+                    label,
+                    child: None,
+                    stdin: None,
+                    lines,
+                    stderr: None,
+                    failed: Some(format!("cannot start {}: {e}", cmd[1])),
+                    last: String::new(),
+                }
+            }
+        };
+        if let Some(out) = child.stdout.take() {
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let stderr = child.stderr.take().map(|mut err| {
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = err.read_to_string(&mut s);
+                s.chars().take(600).collect()
+            })
+        });
+        Turner {
+            label,
+            stdin: child.stdin.take(),
+            child: Some(child),
+            lines,
+            stderr,
+            failed: None,
+            last: String::new(),
+        }
+    }
+
+    /// Wait for the client's next line (after giving it a turn when `go`); a client that says
+    /// nothing within `timeout`, or exits, is out of the run.
+    fn step(&mut self, go: bool, timeout: Duration) {
+        use std::io::Write;
+        if self.failed.is_some() {
+            return;
+        }
+        if go {
+            let sent = self
+                .stdin
+                .as_mut()
+                .map(|i| i.write_all(b"go\n").and_then(|()| i.flush()));
+            if !matches!(sent, Some(Ok(()))) {
+                self.fail("its stdin is closed");
+                return;
+            }
+        }
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => self.last = line,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                self.fail(&format!("no answer in {:.0} s", timeout.as_secs_f64()))
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => self.fail("exited"),
+        }
+    }
+
+    fn fail(&mut self, why: &str) {
+        let status = match &mut self.child {
+            Some(c) => {
+                let _ = c.kill();
+                c.wait().map(|s| s.to_string()).unwrap_or_default()
+            }
+            None => String::new(),
+        };
+        // The stderr reader ends with the process.
+        let err = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        self.failed = Some(format!("{why} ({status}): {}", err.replace('\n', " ")));
+    }
+}
+
+/// `bench-util turns`: the clients of one rep take turns on the core (the caller pins this
+/// process, and so its children, to it). Each is started in turn and says `ready` when it has
+/// set up; then each gets a turn for its probe and warm-up; then `turns` rounds in which each
+/// runs one slice of its measured window, in an order shuffled every round. A turn is a
+/// `go` line on the client's stdin and ends with its next line on stdout (`ready`, or its JSON
+/// report after its last slice); between turns a client is blocked reading its stdin. So every
+/// client's window is spread over the same stretch of time as the others' instead of lying
+/// after or before them, and a same-rep ratio compares clients under the same conditions of a
+/// machine whose speed drifts. Prints, in the order given, each client's report, or
+/// `FAIL<TAB>LABEL<TAB>why` for one that failed (it is then left out of the remaining turns).
+fn turns_run(turns: usize, step: Duration, seed: u64, cmds: &[Vec<String>]) {
+    let mut ts: Vec<Turner> = Vec::with_capacity(cmds.len());
+    for c in cmds {
+        let mut t = Turner::spawn(c);
+        t.step(false, step);
+        if t.failed.is_none() && t.last != "ready" {
+            let l = t.last.clone();
+            t.fail(&format!("said {l:?} when started"));
+        }
+        ts.push(t);
+    }
+    // Probe and warm-up, then the slices.
+    for t in &mut ts {
+        t.step(true, step);
+        if t.failed.is_none() && t.last != "ready" {
+            let l = t.last.clone();
+            t.fail(&format!("said {l:?} after its probe and warm-up"));
+        }
+    }
+    let n = ts.len();
+    // The order of each round is a shuffle (xorshift64*, seeded by the rep, so a run can be
+    // repeated): a fixed cyclic order would give every client the same predecessor in every
+    // round, and whatever one client leaves behind (sockets closing, caches) would always land
+    // on the same other one.
+    let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        rng ^= rng >> 12;
+        rng ^= rng << 25;
+        rng ^= rng >> 27;
+        rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    for round in 0..turns {
+        for i in (1..n).rev() {
+            let j = (next() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        for &k in &order {
+            let t = &mut ts[k];
+            t.step(true, step);
+            if round + 1 < turns && t.failed.is_none() && t.last != "ready" {
+                let l = t.last.clone();
+                t.fail(&format!("said {l:?} between turns"));
+            }
+        }
+    }
+    for t in &mut ts {
+        drop(t.stdin.take());
+        if t.failed.is_none() {
+            match t.child.as_mut().map(std::process::Child::wait) {
+                Some(Ok(s)) if s.success() && t.last.starts_with('{') => {}
+                Some(Ok(s)) => {
+                    let why = format!("ended with {s} after its turns");
+                    t.fail(&why);
+                }
+                Some(Err(e)) => t.fail(&e.to_string()),
+                None => t.fail("not started"),
+            }
+        }
+        match &t.failed {
+            None => println!("{}", t.last),
+            Some(why) => println!("FAIL\t{}\t{}", t.label, why.replace('\t', " ")),
+        }
+    }
 }
