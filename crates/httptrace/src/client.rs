@@ -14,9 +14,11 @@ use tokio::time::Instant;
 
 use crate::body::Body;
 use crate::deadline::Deadline;
+#[cfg(feature = "proxy")]
+use crate::dial::{parse_proxy_url, proxy_from_env};
 use crate::dial::{
-    parse_proxy_url, proxy_from_env, AlpnMode, DialConfig, Dialed, Dialer, ProxyConfig, Resolve,
-    SystemResolver, TlsConnector, TlsOptions,
+    AlpnMode, DialConfig, Dialed, Dialer, ProxyConfig, Resolve, SystemResolver, TlsConnector,
+    TlsOptions,
 };
 use crate::error::{msg, Error, Kind, TimeoutKind};
 use crate::h1::conn::H1Conn;
@@ -49,8 +51,9 @@ pub(crate) enum HttpMode {
     Http2PriorKnowledge,
 }
 
-/// Where proxies come from.
+/// Where proxies come from. (Without the `proxy` feature only `None` is built.)
 #[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "proxy"), allow(dead_code))]
 enum ProxyMode {
     /// `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY`, read when the client is built.
     Env(Arc<ProxyConfig>),
@@ -58,6 +61,30 @@ enum ProxyMode {
     None,
     /// Every request through this proxy (loopback included).
     All(Arc<ProxyTarget>),
+}
+
+/// The proxies of a client being built.
+#[cfg(feature = "proxy")]
+fn proxy_mode(choice: ProxyChoice) -> Result<ProxyMode, Error> {
+    Ok(match choice {
+        ProxyChoice::Env => ProxyMode::Env(Arc::new(proxy_from_env())),
+        ProxyChoice::None => ProxyMode::None,
+        ProxyChoice::Url(u) => ProxyMode::All(parse_proxy_url(&u)?),
+    })
+}
+
+/// Without the `proxy` feature: no proxy from the environment, and an explicit one is a
+/// builder error. (No `ProxyMode` but `None` is ever built, and the dial has no proxy step, so
+/// the proxy code is not linked into the program.)
+#[cfg(not(feature = "proxy"))]
+fn proxy_mode(choice: ProxyChoice) -> Result<ProxyMode, Error> {
+    match choice {
+        ProxyChoice::Env | ProxyChoice::None => Ok(ProxyMode::None),
+        ProxyChoice::Url(_) => Err(Error::with(
+            Kind::Builder,
+            msg("a proxy was set, but httptrace was built without the `proxy` feature"),
+        )),
+    }
 }
 
 /// Redirect policy.
@@ -147,6 +174,7 @@ pub struct ClientBuilder {
 enum ProxyChoice {
     Env,
     None,
+    #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
     Url(String),
 }
 
@@ -263,6 +291,9 @@ impl ClientBuilder {
     }
     /// Send every request through this proxy (`http://`, `https://`, `socks5://`, `socks5h://`;
     /// credentials in the URL are used for the proxy only). Loopback targets are proxied too.
+    ///
+    /// Needs the `proxy` cargo feature (default): without it, [`ClientBuilder::build`] fails
+    /// with a builder error.
     pub fn proxy(mut self, url: &str) -> Self {
         self.proxy = ProxyChoice::Url(url.to_string());
         self
@@ -363,11 +394,7 @@ impl ClientBuilder {
         let mut tls_opts = self.tls;
         tls_opts.handshake_timeout = self.tls_handshake_timeout;
         let tls = Arc::new(TlsConnector::new(&tls_opts)?);
-        let proxy = match self.proxy {
-            ProxyChoice::Env => ProxyMode::Env(Arc::new(proxy_from_env())),
-            ProxyChoice::None => ProxyMode::None,
-            ProxyChoice::Url(u) => ProxyMode::All(parse_proxy_url(&u)?),
-        };
+        let proxy = proxy_mode(self.proxy)?;
         let resolver = self.resolver.unwrap_or_else(|| Arc::new(SystemResolver));
         let dialer = Dialer::new(DialConfig {
             resolver,
@@ -784,8 +811,15 @@ impl Call<'_> {
     fn proxy_for(&self, route: &Route) -> Option<Arc<ProxyTarget>> {
         match &self.client.cfg.proxy {
             ProxyMode::None => None,
+            #[cfg(feature = "proxy")]
             ProxyMode::All(p) => Some(p.clone()),
+            #[cfg(feature = "proxy")]
             ProxyMode::Env(cfg) => cfg.proxy_for(route.scheme, &route.host, route.port),
+            #[cfg(not(feature = "proxy"))]
+            ProxyMode::All(_) | ProxyMode::Env(_) => {
+                let _ = route;
+                None
+            }
         }
     }
 
@@ -1443,4 +1477,36 @@ fn _assert_send() {
     let f = c.execute(Request::new(Body::empty()));
     is_send(&f);
     let _ = StatusCode::OK;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An explicit proxy builds with the `proxy` feature and is a builder error naming it
+    /// without; the environment's proxies are not read without it; no proxy builds either way.
+    #[test]
+    fn proxies_follow_the_cargo_feature() {
+        let r = Client::builder()
+            .native_roots(false)
+            .proxy("http://127.0.0.1:3128")
+            .build();
+        if cfg!(feature = "proxy") {
+            assert!(r.is_ok(), "{:?}", r.err());
+        } else {
+            let Err(e) = r else {
+                panic!("a proxy must not build without the feature")
+            };
+            assert!(e.is_builder(), "{e}");
+            assert!(e.to_string().contains("`proxy` feature"), "{e}");
+        }
+        #[cfg(not(feature = "proxy"))]
+        assert!(matches!(proxy_mode(ProxyChoice::Env), Ok(ProxyMode::None)));
+        assert!(matches!(proxy_mode(ProxyChoice::None), Ok(ProxyMode::None)));
+        assert!(Client::builder()
+            .native_roots(false)
+            .no_proxy()
+            .build()
+            .is_ok());
+    }
 }

@@ -52,6 +52,7 @@ pub(crate) enum Kind {
     Connect,
     Tls,
     /// The proxy refused the tunnel or failed; the status if it answered.
+    #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
     Proxy(Option<StatusCode>),
     Timeout(TimeoutKind),
     /// The server's response broke the protocol.

@@ -4,6 +4,8 @@
 //!
 //! Run by `scripts/interop.sh` with `--test-threads=1`; every test starts its own servers, so
 //! parallel runs work too.
+// The tinyproxy and microsocks helpers serve the proxy tests, which need the `proxy` feature.
+#![cfg_attr(not(feature = "proxy"), allow(dead_code))]
 
 mod support;
 
@@ -541,6 +543,7 @@ async fn tinyproxy(connect_port: u16) -> Tinyproxy {
     }
 }
 
+#[cfg(feature = "proxy")]
 #[tokio::test]
 async fn tinyproxy_forward_http_to_nginx() {
     if !have("tinyproxy_forward_http_to_nginx", TINYPROXY)
@@ -587,6 +590,7 @@ async fn tinyproxy_forward_http_to_nginx() {
     .await;
 }
 
+#[cfg(feature = "proxy")]
 #[tokio::test]
 async fn tinyproxy_connect_https_to_nginx() {
     if !have("tinyproxy_connect_https_to_nginx", TINYPROXY)
@@ -712,6 +716,7 @@ async fn socks_round(ng: &Nginx, proxy_url: &str, socks_port: u16) {
     }
 }
 
+#[cfg(feature = "proxy")]
 #[tokio::test]
 async fn microsocks_http_and_https_to_nginx() {
     if !have("microsocks_http_and_https_to_nginx", MICROSOCKS)
@@ -728,6 +733,7 @@ async fn microsocks_http_and_https_to_nginx() {
     .await;
 }
 
+#[cfg(feature = "proxy")]
 #[tokio::test]
 async fn microsocks_with_auth() {
     if !have("microsocks_with_auth", MICROSOCKS) || !have("microsocks_with_auth", NGINX) {

@@ -4,6 +4,7 @@
 //!
 //! Proxies from the environment are not tested here (that would mutate the process env); the
 //! dial module's unit tests cover `proxy_from_vars`.
+#![cfg(feature = "proxy")]
 
 mod support;
 

@@ -31,8 +31,13 @@
 // Items used only once the pool is wired to the dialer, or only by tests.
 
 pub(crate) mod happy_eyeballs;
+// Without the `proxy` feature the client builds no proxy and the dial has no proxy step: the
+// tunnel code is unreachable (left in the source for the types it shares, left out of the
+// program by the linker).
+#[cfg_attr(not(feature = "proxy"), allow(dead_code))]
 pub(crate) mod proxy;
 pub(crate) mod resolve;
+#[cfg_attr(not(feature = "proxy"), allow(dead_code))]
 pub(crate) mod socks;
 pub(crate) mod tls;
 
@@ -46,9 +51,14 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+#[cfg(feature = "proxy")]
 use crate::deadline::Deadline;
-use crate::error::{msg, Error, Kind, TimeoutKind};
-use crate::route::{ProxyScheme, ProxyTarget, Route, Scheme};
+use crate::error::Error;
+#[cfg(feature = "proxy")]
+use crate::error::{msg, Kind, TimeoutKind};
+#[cfg(feature = "proxy")]
+use crate::route::{ProxyScheme, ProxyTarget};
+use crate::route::{Route, Scheme};
 use crate::stream::Stream;
 use crate::trace::{TlsState, Tracer};
 
@@ -58,7 +68,9 @@ use crate::trace::{TlsState, Tracer};
 pub(crate) type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
 pub(crate) use happy_eyeballs::{ConnectConfig, SystemConnect, TcpConnect, DEFAULT_FALLBACK_DELAY};
-pub(crate) use proxy::{basic_auth, parse_proxy_url, proxy_from_env, ProxyConfig};
+pub(crate) use proxy::{basic_auth, ProxyConfig};
+#[cfg(feature = "proxy")]
+pub(crate) use proxy::{parse_proxy_url, proxy_from_env};
 pub(crate) use resolve::{parse_ip_literal, Coalescing};
 /// The public resolver API, re-exported by `lib.rs` as `httptrace::dns`.
 pub use resolve::{HostsResolver, Resolve, Resolving, StaticResolver, SystemResolver};
@@ -85,6 +97,7 @@ pub(crate) struct DialConfig {
     /// Bound on the CONNECT or SOCKS exchange with a proxy; default 60 s.
     pub(crate) proxy_connect_timeout: Duration,
     /// `User-Agent` sent on CONNECT requests (Go sends its default UA there); `None` = no header.
+    #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
     pub(crate) proxy_user_agent: Option<String>,
 }
 
@@ -211,7 +224,11 @@ impl Dialer {
             .await?;
         let local_addr = tcp.local_addr().ok();
         let mut stream = Stream::Tcp(tcp);
+        #[cfg_attr(not(feature = "proxy"), allow(unused_mut))]
         let mut proxy_tls = None;
+        // Without the `proxy` feature no route has a proxy (the client builds none), and
+        // leaving this step out leaves the proxy handshakes out of the program.
+        #[cfg(feature = "proxy")]
         if let Some(p) = &route.proxy {
             (stream, proxy_tls) = self.via_proxy(stream, route, p, deadline, tracer).await?;
         }
@@ -252,6 +269,7 @@ impl Dialer {
     /// dial, and that frame is on the stack under the TLS handshake's deepest calls. Not
     /// inlined: the boxed future is built in this function's frame.
     #[inline(never)]
+    #[cfg(feature = "proxy")]
     fn via_proxy<'a>(
         &'a self,
         stream: Stream,
@@ -333,6 +351,7 @@ impl Dialer {
         happy_eyeballs::connect_with(&*self.connector, &addrs, port, &cfg, tracer).await
     }
 
+    #[cfg(feature = "proxy")]
     async fn bounded<F>(&self, fut: F, what: &str) -> Result<Stream, Error>
     where
         F: std::future::Future<Output = Result<Stream, Error>>,

@@ -3,13 +3,22 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+#[cfg(feature = "proxy")]
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpStream,
+};
 
 use super::resolve::HostsResolver;
+#[cfg(feature = "proxy")]
 use super::socks::test_server::socks_server;
 use super::tls::test_certs::{pki, server_config, tls_server, TestPki};
 use super::*;
+use crate::dial::proxy::parse_proxy_url;
+#[cfg(feature = "proxy")]
+use crate::error::TimeoutKind;
 use crate::route::ProxyTarget;
 use crate::trace::ClientTrace;
 
@@ -121,6 +130,7 @@ async fn hello(s: &mut Stream) {
     assert_eq!(&b, b"hello");
 }
 
+#[cfg(feature = "proxy")]
 /// A CONNECT proxy (optionally TLS-terminating) that relays to the requested target; records
 /// request heads; answers `refuse` instead when given.
 async fn connect_proxy(
@@ -150,6 +160,7 @@ async fn connect_proxy(
     (addr, heads)
 }
 
+#[cfg(feature = "proxy")]
 async fn relay<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, heads: Log, refuse: Option<&str>) {
     let mut head = Vec::new();
     let mut b = [0u8; 1];
@@ -360,6 +371,7 @@ async fn tls_verify_failure() {
     assert_eq!(&l[4..], ["tls_start", "tls_done err"]);
 }
 
+#[cfg(feature = "proxy")]
 #[tokio::test]
 async fn https_through_http_connect_proxy() {
     let e = env();
@@ -397,6 +409,7 @@ async fn https_through_http_connect_proxy() {
     );
 }
 
+#[cfg(feature = "proxy")]
 #[tokio::test]
 async fn https_through_https_proxy_two_tls_pairs() {
     let e = env();
@@ -438,6 +451,7 @@ async fn https_through_https_proxy_two_tls_pairs() {
     );
 }
 
+#[cfg(feature = "proxy")]
 #[tokio::test]
 async fn http_through_https_proxy_has_no_tunnel() {
     let e = env();
@@ -462,6 +476,7 @@ async fn http_through_https_proxy_has_no_tunnel() {
     assert_eq!(take(&log).len(), 4);
 }
 
+#[cfg(feature = "proxy")]
 #[tokio::test]
 async fn proxy_refusal_fires_no_tls() {
     let e = env();
@@ -482,6 +497,7 @@ async fn proxy_refusal_fires_no_tls() {
     assert_eq!(take(&log).len(), 2, "connect pair only");
 }
 
+#[cfg(feature = "proxy")]
 #[tokio::test]
 async fn proxy_connect_timeout() {
     let pki_env = env();
@@ -512,6 +528,7 @@ async fn proxy_connect_timeout() {
     hold.abort();
 }
 
+#[cfg(feature = "proxy")]
 #[tokio::test]
 async fn socks5h_and_socks5() {
     let e = env();
