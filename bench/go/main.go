@@ -88,6 +88,7 @@ type worker struct {
 	ok       uint64
 	errors   uint64
 	firstErr string
+	buf      []byte // the body copy buffer, allocated once (a phase runs once a turn)
 }
 
 func fullTrace(w *worker, base time.Time) *httptrace.ClientTrace {
@@ -153,7 +154,10 @@ func phase(c *http.Client, url string, ws []*worker, ctxs []context.Context, s *
 		wg.Add(1)
 		go func(w *worker, ctx context.Context) {
 			defer wg.Done()
-			buf := make([]byte, 32*1024)
+			if w.buf == nil {
+				w.buf = make([]byte, 32*1024)
+			}
+			buf := w.buf
 			now := time.Now()
 			for s.goOn(now) {
 				n, err := one(c, url, w, ctx, buf)

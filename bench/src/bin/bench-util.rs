@@ -11,8 +11,8 @@
 //!   whose sizes follow how it was written, and which pages of a mapping are resident, so
 //!   counted in peak RSS, follows the folios).
 //! - `bench-util turns TURNS STEP_TIMEOUT_SECS SEED -- LABEL CMD ARG... [::: LABEL CMD ARG...]...`:
-//!   run the client commands (each given `--turns TURNS`) so that they take turns on the core
-//!   instead of running one after another: see [`turns`].
+//!   run the client commands (each of which must have been given `--turns TURNS`) so that they
+//!   take turns on the core instead of running one after another: see [`turns_run`].
 
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -81,6 +81,7 @@ fn main() {
             let step: f64 = args
                 .get(2)
                 .and_then(|s| s.parse().ok())
+                .filter(|&s: &f64| s.is_finite() && s > 0.0 && s < 1e6)
                 .unwrap_or_else(|| fail("turns TURNS STEP_TIMEOUT_SECS SEED -- LABEL CMD..."));
             let seed: u64 = args
                 .get(3)
@@ -129,8 +130,8 @@ struct Turner {
     child: Option<std::process::Child>,
     stdin: Option<std::process::ChildStdin>,
     lines: std::sync::mpsc::Receiver<String>,
-    /// What it wrote to stderr (the first 600 characters), once it has exited.
-    stderr: Option<std::thread::JoinHandle<String>>,
+    /// What it wrote to stderr (the first 600 bytes), once the pipe closes.
+    stderr: Option<std::sync::mpsc::Receiver<String>>,
     /// Why it is out of the run, once it is.
     failed: Option<String>,
     /// Its last line: the JSON report after its last turn.
@@ -174,11 +175,22 @@ impl Turner {
             });
         }
         let stderr = child.stderr.take().map(|mut err| {
+            let (tx, rx) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
-                let mut s = String::new();
-                let _ = err.read_to_string(&mut s);
-                s.chars().take(600).collect()
-            })
+                // Keep the first 600 bytes; read (and drop) the rest until the client exits, so
+                // that it never blocks on a full pipe.
+                let mut kept = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = err.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let room = 600usize.saturating_sub(kept.len());
+                    kept.extend_from_slice(&buf[..n.min(room)]);
+                }
+                let _ = tx.send(String::from_utf8_lossy(&kept).into_owned());
+            });
+            rx
         });
         Turner {
             label,
@@ -217,6 +229,47 @@ impl Turner {
         }
     }
 
+    /// After its last turn: the client has printed its report; close its stdin and wait (at
+    /// most `timeout`) for it to exit successfully.
+    fn finish(&mut self, timeout: Duration) {
+        drop(self.stdin.take());
+        if self.failed.is_some() {
+            return;
+        }
+        if !self.last.starts_with('{') {
+            let l = self.last.clone();
+            self.fail(&format!("said {l:?} instead of its report"));
+            return;
+        }
+        let Some(child) = self.child.as_mut() else {
+            self.fail("not started");
+            return;
+        };
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            match child.try_wait() {
+                Ok(Some(s)) if s.success() => return,
+                Ok(Some(s)) => {
+                    let why = format!("ended with {s} after its report");
+                    self.fail(&why);
+                    return;
+                }
+                Ok(None) if std::time::Instant::now() < end => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Ok(None) => {
+                    let why = format!("did not exit within {:.0} s", timeout.as_secs_f64());
+                    self.fail(&why);
+                    return;
+                }
+                Err(e) => {
+                    self.fail(&e.to_string());
+                    return;
+                }
+            }
+        }
+    }
+
     fn fail(&mut self, why: &str) {
         let status = match &mut self.child {
             Some(c) => {
@@ -225,13 +278,14 @@ impl Turner {
             }
             None => String::new(),
         };
-        // The stderr reader ends with the process.
+        // The stderr pipe closes when the process exits (unless it left a child holding it:
+        // then what it said is given up on after a second).
         let err = self
             .stderr
             .take()
-            .and_then(|h| h.join().ok())
+            .and_then(|rx| rx.recv_timeout(Duration::from_secs(1)).ok())
             .unwrap_or_default();
-        self.failed = Some(format!("{why} ({status}): {}", err.replace('\n', " ")));
+        self.failed = Some(format!("{why} ({status}): {}", one_line(&err)));
     }
 }
 
@@ -240,7 +294,9 @@ impl Turner {
 /// set up; then each gets a turn for its probe and warm-up; then `turns` rounds in which each
 /// runs one slice of its measured window, in an order shuffled every round. A turn is a
 /// `go` line on the client's stdin and ends with its next line on stdout (`ready`, or its JSON
-/// report after its last slice); between turns a client is blocked reading its stdin. So every
+/// report after its last slice, and then its exit, waited for before the next turn); between
+/// turns a client is blocked reading its stdin (a Go client's runtime may still finish work in
+/// the background, e.g. closing its last connection; that time counts as Go's CPU). So every
 /// client's window is spread over the same stretch of time as the others' instead of lying
 /// after or before them, and a same-rep ratio compares clients under the same conditions of a
 /// machine whose speed drifts. Prints, in the order given, each client's report, or
@@ -285,28 +341,30 @@ fn turns_run(turns: usize, step: Duration, seed: u64, cmds: &[Vec<String>]) {
         for &k in &order {
             let t = &mut ts[k];
             t.step(true, step);
-            if round + 1 < turns && t.failed.is_none() && t.last != "ready" {
-                let l = t.last.clone();
-                t.fail(&format!("said {l:?} between turns"));
+            if round + 1 < turns {
+                if t.failed.is_none() && t.last != "ready" {
+                    let l = t.last.clone();
+                    t.fail(&format!("said {l:?} between turns"));
+                }
+            } else {
+                // Its last slice: it prints its report and exits. Wait for the exit before the
+                // next client's turn, so that its teardown (closing its connections, freeing its
+                // runtime) does not run during another client's measured slice.
+                t.finish(step);
             }
         }
     }
-    for t in &mut ts {
-        drop(t.stdin.take());
-        if t.failed.is_none() {
-            match t.child.as_mut().map(std::process::Child::wait) {
-                Some(Ok(s)) if s.success() && t.last.starts_with('{') => {}
-                Some(Ok(s)) => {
-                    let why = format!("ended with {s} after its turns");
-                    t.fail(&why);
-                }
-                Some(Err(e)) => t.fail(&e.to_string()),
-                None => t.fail("not started"),
-            }
-        }
+    for t in &ts {
         match &t.failed {
             None => println!("{}", t.last),
-            Some(why) => println!("FAIL\t{}\t{}", t.label, why.replace('\t', " ")),
+            Some(why) => println!("FAIL\t{}\t{}", t.label, one_line(why)),
         }
     }
+}
+
+/// `s` on one line of printable text (control characters as spaces), for a `FAIL` line.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
