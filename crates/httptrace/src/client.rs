@@ -386,7 +386,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Build the client. Fails on an unreadable CA file, a bad proxy URL or a bad user agent.
+    /// Build the client. Fails on an unreadable CA file, a bad proxy URL (or any proxy without
+    /// the `proxy` feature) or a bad user agent.
     pub fn build(self) -> Result<Client, Error> {
         if let Some(e) = self.errors.into_iter().next() {
             return Err(e);
@@ -453,7 +454,8 @@ impl Client {
     ///
     /// # Panics
     /// Never in practice: the default configuration always builds. (It would only fail if the
-    /// proxy environment variables held an unparsable URL; then no proxy is used.)
+    /// proxy environment variables held an unparsable URL; then no proxy is used. They are
+    /// read only with the `proxy` feature.)
     pub fn new() -> Client {
         match ClientBuilder::default().build() {
             Ok(c) => c,

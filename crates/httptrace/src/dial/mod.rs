@@ -64,7 +64,7 @@ use crate::trace::{TlsState, Tracer};
 
 /// A dial step's future, boxed: built in a short frame of its own and polled through a
 /// vtable, so that the async functions awaiting it keep small frames and one copy of its code
-/// (see [`Dialer::dial`] and [`Dialer::via_proxy`]).
+/// (see [`Dialer::dial`] and `Dialer::via_proxy`).
 pub(crate) type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
 pub(crate) use happy_eyeballs::{ConnectConfig, SystemConnect, TcpConnect, DEFAULT_FALLBACK_DELAY};
@@ -228,6 +228,11 @@ impl Dialer {
         let mut proxy_tls = None;
         // Without the `proxy` feature no route has a proxy (the client builds none), and
         // leaving this step out leaves the proxy handshakes out of the program.
+        #[cfg(not(feature = "proxy"))]
+        debug_assert!(
+            route.proxy.is_none(),
+            "a proxied route without the proxy feature"
+        );
         #[cfg(feature = "proxy")]
         if let Some(p) = &route.proxy {
             (stream, proxy_tls) = self.via_proxy(stream, route, p, deadline, tracer).await?;
