@@ -203,6 +203,11 @@ func turnDone() {
 	}
 }
 
+func nextTurn() {
+	turnDone()
+	waitTurn()
+}
+
 func waitTurn() {
 	if _, err := turnIn.ReadString('\n'); err != nil {
 		os.Exit(1)
@@ -240,8 +245,7 @@ func main() {
 		os.Exit(2)
 	}
 	if *turns > 0 {
-		turnDone()
-		waitTurn()
+		nextTurn()
 	}
 
 	tlsCfg := &tls.Config{
@@ -314,8 +318,7 @@ func main() {
 	}
 
 	if *turns > 0 {
-		turnDone()
-		waitTurn()
+		nextTurn()
 	}
 	// With --turns the measured window is N slices of duration/N (CPU counted from the first
 	// slice's start to the last's end, so the runtime's work between slices counts too).
@@ -332,8 +335,7 @@ func main() {
 	r0 := rusage()
 	for i := 0; i < slices; i++ {
 		if i > 0 {
-			turnDone()
-			waitTurn()
+			nextTurn()
 		}
 		s := &stop{budget: budget}
 		if *dur > 0 {

@@ -708,13 +708,11 @@ fn main() {
     let turns = a.turns;
     if turns > 0 {
         // Started: the coordinator starts the next client after this line, then hands out turns.
-        turn_done();
-        wait_turn();
+        next_turn();
     }
     let mut p = rt.block_on(prepare(a));
     if turns > 0 {
-        turn_done();
-        wait_turn();
+        next_turn();
     }
     let m = measured_window(&rt, &mut p);
     report(&p, m);
@@ -743,7 +741,7 @@ struct Measured {
 /// window are counted (the tasks run inside this `block_on` on the current-thread runtime).
 ///
 /// With `--turns N` the window is N slices of `--duration / N` seconds, the process blocked on
-/// its stdin between them while other clients take their turns (see `turn_done`). CPU is counted
+/// its stdin between them while other clients take their turns (see `next_turn`). CPU is counted
 /// from the start of the first slice to the end of the last (whatever the process does between
 /// slices counts too: for Go, its runtime's background work); the wall time is the slices'.
 #[inline(never)]
@@ -756,8 +754,7 @@ fn measured_window(rt: &tokio::runtime::Runtime, p: &mut Prepared) -> Measured {
     let r0 = rusage();
     for i in 0..slices {
         if i > 0 {
-            turn_done();
-            wait_turn();
+            next_turn();
         }
         let stop = Stop {
             deadline: slice.map(|d| Instant::now() + Duration::from_secs_f64(d)),
@@ -776,8 +773,14 @@ fn measured_window(rt: &tokio::runtime::Runtime, p: &mut Prepared) -> Measured {
     }
 }
 
-/// Turn-taking with `bench-util turns` (`--turns`): tell the coordinator this step is done
-/// (a line on stdout), so that it hands the core to the next client.
+/// Turn-taking with `bench-util turns` (`--turns`): end this step and wait for the next turn.
+fn next_turn() {
+    turn_done();
+    wait_turn();
+}
+
+/// Tell the coordinator this step is done (a line on stdout), so that it hands the core to the
+/// next client.
 fn turn_done() {
     use std::io::Write;
     let mut out = std::io::stdout().lock();

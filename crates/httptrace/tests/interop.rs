@@ -4,8 +4,6 @@
 //!
 //! Run by `scripts/interop.sh` with `--test-threads=1`; every test starts its own servers, so
 //! parallel runs work too.
-// The tinyproxy and microsocks helpers serve the proxy tests, which need the `proxy` feature.
-#![cfg_attr(not(feature = "proxy"), allow(dead_code))]
 
 mod support;
 
@@ -21,12 +19,15 @@ use httptrace::{Protocol, TlsVersion};
 use httptrace_peers::TestCa;
 use support::{
     bounded, builder, builder_trusting, fresh_tcp_h1, fresh_tls_h1, fresh_tls_h2, get,
-    get_concurrently, ok_or_dump, post_expecting_continue, proxied_client, reused_h1, reused_h2,
-    seq, Recorder, TCP_DIAL, TLS_PAIR,
+    get_concurrently, post_expecting_continue, reused_h1, reused_h2, Recorder,
 };
+#[cfg(feature = "proxy")]
+use support::{ok_or_dump, proxied_client, seq, TCP_DIAL, TLS_PAIR};
 
 const NGINX: &str = "/usr/sbin/nginx";
+#[cfg(feature = "proxy")]
 const TINYPROXY: &str = "/usr/bin/tinyproxy";
+#[cfg(feature = "proxy")]
 const MICROSOCKS: &str = "/usr/bin/microsocks";
 const HELLO: &[u8] = b"Hello, world!";
 
@@ -504,12 +505,14 @@ async fn nginx_expect_100_continue_h2() {
 // tinyproxy
 // ---------------------------------------------------------------------------------------------
 
+#[cfg(feature = "proxy")]
 struct Tinyproxy {
     _proc: Proc,
     port: u16,
     dir: TempDir,
 }
 
+#[cfg(feature = "proxy")]
 impl Tinyproxy {
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
@@ -519,6 +522,7 @@ impl Tinyproxy {
     }
 }
 
+#[cfg(feature = "proxy")]
 async fn tinyproxy(connect_port: u16) -> Tinyproxy {
     let dir = TempDir::new("tinyproxy");
     let d = dir.path().display().to_string();
@@ -654,6 +658,7 @@ async fn tinyproxy_connect_https_to_nginx() {
 // microsocks
 // ---------------------------------------------------------------------------------------------
 
+#[cfg(feature = "proxy")]
 async fn microsocks(auth: Option<(&str, &str)>) -> (Proc, u16, TempDir) {
     let dir = TempDir::new("microsocks");
     let (proc, ports) = start_with_ports("microsocks", dir.path(), 1, |p| {
@@ -671,6 +676,7 @@ async fn microsocks(auth: Option<(&str, &str)>) -> (Proc, u16, TempDir) {
     (proc, ports[0], dir)
 }
 
+#[cfg(feature = "proxy")]
 async fn socks_round(ng: &Nginx, proxy_url: &str, socks_port: u16) {
     // http via socks5
     let c = proxied_client(proxy_url);

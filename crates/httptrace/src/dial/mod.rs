@@ -37,7 +37,7 @@ pub(crate) mod happy_eyeballs;
 #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
 pub(crate) mod proxy;
 pub(crate) mod resolve;
-#[cfg_attr(not(feature = "proxy"), allow(dead_code))]
+#[cfg(feature = "proxy")]
 pub(crate) mod socks;
 pub(crate) mod tls;
 

@@ -759,7 +759,6 @@ mod tests {
     use crate::trace::ClientTrace;
     use std::sync::Mutex;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     use tokio::net::TcpStream;
 
     #[test]
