@@ -388,236 +388,246 @@ fn is_connection_specific(name: &http::HeaderName) -> bool {
 }
 
 /// One request on a shared HTTP/2 connection.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn round_trip(
+///
+/// Not an `async fn`, whose state would hold every argument twice (the argument, and the
+/// local it is moved to): the block captures them once. The `http::Request` handed to `h2`
+/// (224 bytes) is built in a block that ends before the next await, so no state holds it.
+#[allow(clippy::too_many_arguments, clippy::manual_async_fn)] // not async: see above
+pub(crate) fn round_trip<'a>(
     conn: H2Conn,
-    method: &Method,
-    url: &Uri,
-    headers: &HeaderMap,
+    method: &'a Method,
+    url: &'a Uri,
+    headers: &'a HeaderMap,
     body: Body,
-    cfg: &Config,
-    t: &Tracer,
+    cfg: &'a Config,
+    t: &'a Tracer,
     deadline: Option<Instant>,
-) -> Result<Response<Incoming>, H2Error> {
-    let guard = StreamGuard(conn.clone());
+) -> impl Future<Output = Result<Response<Incoming>, H2Error>> + 'a {
+    async move {
+        let guard = StreamGuard(conn.clone());
+        let expect_continue = cfg.expect_continue_timeout > Duration::ZERO
+            && !body.is_empty()
+            && headers
+                .get_all(http::header::EXPECT)
+                .iter()
+                .any(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        // ---- open the stream
+        let send = conn.shared.send.clone();
+        let mut send = send.ready().await.map_err(|e| classify(e, &conn))?;
+        let end_of_stream = body.is_empty();
+        let (resp_fut, send_stream) = {
+            // ---- build the request (Go: encodeHeaders)
+            let authority = host_header(url, headers);
+            let pq = url.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let scheme = url.scheme_str().unwrap_or("https");
+            // The URL as given when it already is what goes on the wire (no userinfo, no Host
+            // header override, a path): sharing its bytes instead of parsing and copying them
+            // again saves two allocations per request.
+            let same_authority = url.authority().map(|a| a.as_str()) == Some(authority.as_ref());
+            let uri = if same_authority && pq.starts_with('/') {
+                url.clone()
+            } else {
+                Uri::builder()
+                    .scheme(scheme)
+                    .authority(authority.as_ref())
+                    .path_and_query(if pq.is_empty() { "/" } else { pq })
+                    .build()
+                    .map_err(|e| fail(Error::with(Kind::InvalidRequest, e)))?
+            };
+            let mut req = Request::new(());
+            *req.method_mut() = method.clone();
+            *req.uri_mut() = uri;
+            *req.version_mut() = Version::HTTP_2;
+            {
+                let h = req.headers_mut();
+                for (name, value) in headers {
+                    if is_connection_specific(name) {
+                        continue;
+                    }
+                    if name == http::header::TE
+                        && !value.as_bytes().eq_ignore_ascii_case(b"trailers")
+                    {
+                        continue;
+                    }
+                    if name == http::header::CONTENT_LENGTH {
+                        continue;
+                    }
+                    if name == http::header::USER_AGENT && value.is_empty() {
+                        continue;
+                    }
+                    h.append(name.clone(), value.clone());
+                }
+                match body.len() {
+                    Some(0) if !matches!(*method, Method::POST | Method::PUT | Method::PATCH) => {}
+                    Some(n) => {
+                        h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+                    }
+                    None => {}
+                }
+                if !headers.contains_key(http::header::USER_AGENT) {
+                    if let Some(ua) = &cfg.user_agent {
+                        h.insert(http::header::USER_AGENT, ua.clone());
+                    }
+                }
+            }
+            // ---- send HEADERS
+            // Go reports the fields as it HPACK-encodes them, once the stream slot is obtained.
+            if t.wants_header_fields() {
+                t.wrote_header_field(":authority", HeaderValues::bytes(authority.as_bytes()));
+                t.wrote_header_field(":method", HeaderValues::bytes(method.as_str().as_bytes()));
+                t.wrote_header_field(":path", HeaderValues::bytes(pq.as_bytes()));
+                t.wrote_header_field(":scheme", HeaderValues::bytes(scheme.as_bytes()));
+                for (name, value) in req.headers() {
+                    t.wrote_header_field(name.as_str(), HeaderValues::one(value));
+                }
+            }
 
-    // ---- build the request (Go: encodeHeaders)
-    let authority = host_header(url, headers);
-    let pq = url.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let scheme = url.scheme_str().unwrap_or("https");
-    // The URL as given when it already is what goes on the wire (no userinfo, no Host header
-    // override, a path): sharing its bytes instead of parsing and copying them again saves
-    // two allocations per request.
-    let same_authority = url.authority().map(|a| a.as_str()) == Some(authority.as_ref());
-    let uri = if same_authority && pq.starts_with('/') {
-        url.clone()
-    } else {
-        Uri::builder()
-            .scheme(scheme)
-            .authority(authority.as_ref())
-            .path_and_query(if pq.is_empty() { "/" } else { pq })
-            .build()
-            .map_err(|e| fail(Error::with(Kind::InvalidRequest, e)))?
-    };
-    let mut req = Request::new(());
-    *req.method_mut() = method.clone();
-    *req.uri_mut() = uri;
-    *req.version_mut() = Version::HTTP_2;
-    {
-        let h = req.headers_mut();
-        for (name, value) in headers {
-            if is_connection_specific(name) {
-                continue;
-            }
-            if name == http::header::TE && !value.as_bytes().eq_ignore_ascii_case(b"trailers") {
-                continue;
-            }
-            if name == http::header::CONTENT_LENGTH {
-                continue;
-            }
-            if name == http::header::USER_AGENT && value.is_empty() {
-                continue;
-            }
-            h.append(name.clone(), value.clone());
-        }
-        match body.len() {
-            Some(0) if !matches!(*method, Method::POST | Method::PUT | Method::PATCH) => {}
-            Some(n) => {
-                h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
-            }
-            None => {}
-        }
-        if !headers.contains_key(http::header::USER_AGENT) {
-            if let Some(ua) = &cfg.user_agent {
-                h.insert(http::header::USER_AGENT, ua.clone());
-            }
-        }
-    }
-    // ---- open the stream and send HEADERS
-    let expect_continue = cfg.expect_continue_timeout > Duration::ZERO
-        && !body.is_empty()
-        && headers
-            .get_all(http::header::EXPECT)
-            .iter()
-            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    let send = conn.shared.send.clone();
-    let mut send = send.ready().await.map_err(|e| classify(e, &conn))?;
-    // Go reports the fields as it HPACK-encodes them, once the stream slot is obtained.
-    if t.wants_header_fields() {
-        t.wrote_header_field(":authority", HeaderValues::bytes(authority.as_bytes()));
-        t.wrote_header_field(":method", HeaderValues::bytes(method.as_str().as_bytes()));
-        t.wrote_header_field(":path", HeaderValues::bytes(pq.as_bytes()));
-        t.wrote_header_field(":scheme", HeaderValues::bytes(scheme.as_bytes()));
-        for (name, value) in req.headers() {
-            t.wrote_header_field(name.as_str(), HeaderValues::one(value));
-        }
-    }
+            send.send_request(req, end_of_stream)
+                .map_err(|e| classify(e, &conn))?
+        };
+        t.wrote_headers();
 
-    let end_of_stream = body.is_empty();
-    let (resp_fut, send_stream) = send
-        .send_request(req, end_of_stream)
-        .map_err(|e| classify(e, &conn))?;
-    t.wrote_headers();
-
-    let mut ex = Exchange {
-        resp_fut,
-        sender: BodySender {
-            stream: Some(send_stream),
-            body: match body.kind {
-                BodyKind::Empty => Src::Done,
-                BodyKind::Full(b) if b.is_empty() => Src::Done,
-                BodyKind::Full(b) => Src::Full(Some(b)),
-                BodyKind::Stream { body, .. } => Src::Stream(body),
+        let mut ex = Exchange {
+            resp_fut,
+            sender: BodySender {
+                stream: Some(send_stream),
+                body: match body.kind {
+                    BodyKind::Empty => Src::Done,
+                    BodyKind::Full(b) if b.is_empty() => Src::Done,
+                    BodyKind::Full(b) => Src::Full(Some(b)),
+                    BodyKind::Stream { body, .. } => Src::Stream(body),
+                },
+                chunk: None,
+                done: end_of_stream,
+                conn: conn.clone(),
             },
-            chunk: None,
-            done: end_of_stream,
-            conn: conn.clone(),
-        },
-        continuing: false,
-        t,
-        conn: &conn,
-        got_first_byte: false,
-        n1xx: 0,
-        final_head: None,
-        withheld: false,
-    };
+            continuing: false,
+            t,
+            conn: &conn,
+            got_first_byte: false,
+            n1xx: 0,
+            final_head: None,
+            withheld: false,
+        };
 
-    // ---- Expect: 100-continue (Go's h2 writeRequest select)
-    let mut expect_timer = None;
-    if expect_continue {
-        t.wait_100_continue();
-        let timer = expect_timer.insert(Box::pin(tokio::time::sleep(cfg.expect_continue_timeout)));
-        match poll_fn(|cx| ex.poll_wait_continue(cx, timer.as_mut())).await {
-            Ok(()) => {}
-            Err(e) => {
-                t.wrote_request(&WroteRequestInfo {
-                    err: Some(e.err.clone()),
-                });
+        // ---- Expect: 100-continue (Go's h2 writeRequest select)
+        let mut expect_timer = None;
+        if expect_continue {
+            t.wait_100_continue();
+            let timer =
+                expect_timer.insert(Box::pin(tokio::time::sleep(cfg.expect_continue_timeout)));
+            match poll_fn(|cx| ex.poll_wait_continue(cx, timer.as_mut())).await {
+                Ok(()) => {}
+                Err(e) => {
+                    t.wrote_request(&WroteRequestInfo {
+                        err: Some(e.err.clone()),
+                    });
+                    return Err(e);
+                }
+            }
+        }
+
+        // ---- body and response concurrently
+        let write_res = if ex.continuing {
+            Ok(())
+        } else {
+            // The timer only matters while waiting for 100 Continue.
+            expect_timer = None;
+            poll_fn(|cx| ex.poll_send_body(cx)).await
+        };
+        match &write_res {
+            // The body goes on after the response returns; see below.
+            Ok(()) if ex.continuing => {}
+            Ok(()) if ex.withheld => t.wrote_request(&WroteRequestInfo {
+                err: Some(Error::with(
+                    Kind::Http2,
+                    msg("aborting request body write: the server answered with a final status"),
+                )),
+            }),
+            Ok(()) => t.wrote_request(&WroteRequestInfo { err: None }),
+            Err(e) => t.wrote_request(&WroteRequestInfo {
+                err: Some(e.err.clone()),
+            }),
+        }
+        if let Err(e) = write_res {
+            if ex.final_head.is_none() {
                 return Err(e);
             }
         }
-    }
-
-    // ---- body and response concurrently
-    let write_res = if ex.continuing {
-        Ok(())
-    } else {
-        // The timer only matters while waiting for 100 Continue.
-        expect_timer = None;
-        poll_fn(|cx| ex.poll_send_body(cx)).await
-    };
-    match &write_res {
-        // The body goes on after the response returns; see below.
-        Ok(()) if ex.continuing => {}
-        Ok(()) if ex.withheld => t.wrote_request(&WroteRequestInfo {
-            err: Some(Error::with(
-                Kind::Http2,
-                msg("aborting request body write: the server answered with a final status"),
-            )),
-        }),
-        Ok(()) => t.wrote_request(&WroteRequestInfo { err: None }),
-        Err(e) => t.wrote_request(&WroteRequestInfo {
-            err: Some(e.err.clone()),
-        }),
-    }
-    if let Err(e) = write_res {
         if ex.final_head.is_none() {
-            return Err(e);
+            let mut timer = cfg
+                .response_header_timeout
+                .map(|d| Box::pin(tokio::time::sleep(d)));
+            poll_fn(|cx| {
+                if let Some(tm) = timer.as_mut() {
+                    if tm.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Err(fail(Error::timeout(TimeoutKind::ResponseHeader))));
+                    }
+                }
+                loop {
+                    match ex.poll_head(cx, true) {
+                        Poll::Ready(Ok(Head::Final)) => return Poll::Ready(Ok(())),
+                        Poll::Ready(Ok(Head::Interim(_))) => continue,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+            })
+            .await?;
         }
-    }
-    if ex.final_head.is_none() {
-        let mut timer = cfg
-            .response_header_timeout
-            .map(|d| Box::pin(tokio::time::sleep(d)));
-        poll_fn(|cx| {
-            if let Some(tm) = timer.as_mut() {
-                if tm.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(fail(Error::timeout(TimeoutKind::ResponseHeader))));
+        let Some(resp) = ex.final_head.take() else {
+            return Err(fail(Error::with(Kind::Http2, msg("no response head"))));
+        };
+        if ex.continuing {
+            // Finish the body on its own task (Go's writeRequest goroutine): the response must not
+            // wait for an upload the server answers while it streams.
+            let mut sender = std::mem::replace(
+                &mut ex.sender,
+                BodySender {
+                    stream: None,
+                    body: Src::Done,
+                    chunk: None,
+                    done: true,
+                    conn: conn.clone(),
+                },
+            );
+            let t2 = t.clone();
+            crate::outlined::spawn_task(async move {
+                if let Some(timer) = expect_timer {
+                    timer.await;
                 }
-            }
-            loop {
-                match ex.poll_head(cx, true) {
-                    Poll::Ready(Ok(Head::Final)) => return Poll::Ready(Ok(())),
-                    Poll::Ready(Ok(Head::Interim(_))) => continue,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
-        })
-        .await?;
-    }
-    let Some(resp) = ex.final_head.take() else {
-        return Err(fail(Error::with(Kind::Http2, msg("no response head"))));
-    };
-    if ex.continuing {
-        // Finish the body on its own task (Go's writeRequest goroutine): the response must not
-        // wait for an upload the server answers while it streams.
-        let mut sender = std::mem::replace(
-            &mut ex.sender,
-            BodySender {
-                stream: None,
-                body: Src::Done,
-                chunk: None,
-                done: true,
-                conn: conn.clone(),
-            },
-        );
-        let t2 = t.clone();
-        crate::outlined::spawn_task(async move {
-            if let Some(timer) = expect_timer {
-                timer.await;
-            }
-            let res = poll_fn(|cx| sender.poll_send(cx)).await;
-            t2.wrote_request(&WroteRequestInfo {
-                err: res.err().map(|e| e.err),
+                let res = poll_fn(|cx| sender.poll_send(cx)).await;
+                t2.wrote_request(&WroteRequestInfo {
+                    err: res.err().map(|e| e.err),
+                });
             });
+        }
+        let (parts, recv) = resp.into_parts();
+        t.got_response_headers(&ResponseHeadersInfo {
+            status: parts.status,
+            version: Version::HTTP_2,
         });
+        let pending_reset = if ex.withheld {
+            ex.sender.stream.take()
+        } else {
+            None
+        };
+        let body = H2Body {
+            recv,
+            t: t.clone(),
+            bytes: 0,
+            done: false,
+            pending_trailers: None,
+            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            pending_reset,
+            _guard: guard,
+            url: url.clone(),
+        };
+        Ok(Response::from_parts(
+            parts,
+            Incoming::h2(body, conn.shared.info.clone()),
+        ))
     }
-    let (parts, recv) = resp.into_parts();
-    t.got_response_headers(&ResponseHeadersInfo {
-        status: parts.status,
-        version: Version::HTTP_2,
-    });
-    let pending_reset = if ex.withheld {
-        ex.sender.stream.take()
-    } else {
-        None
-    };
-    let body = H2Body {
-        recv,
-        t: t.clone(),
-        bytes: 0,
-        done: false,
-        pending_trailers: None,
-        deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
-        pending_reset,
-        _guard: guard,
-        url: url.clone(),
-    };
-    Ok(Response::from_parts(
-        parts,
-        Incoming::h2(body, conn.shared.info.clone()),
-    ))
 }
 
 enum Src {

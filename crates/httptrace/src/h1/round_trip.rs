@@ -89,166 +89,163 @@ impl AttemptError {
 
 /// Go's `persistConn.roundTrip` for one attempt. On success the connection is positioned at the
 /// start of the response body.
-pub(crate) async fn round_trip(
-    conn: &mut H1Conn,
-    req: H1Request<'_>,
-    t: &Tracer,
-) -> Result<H1Response, AttemptError> {
-    let H1Request {
-        method,
-        target,
-        host,
-        headers,
-        body,
-        default_user_agent,
-        add_close,
-        proxy_authorization,
-        expect_continue,
-        expect_timeout,
-        response_header_timeout,
-        limits,
-    } = req;
-
-    // ---- write the head into the buffer, one wrote_header_field per field (Go: Request.write)
-    let framing = request_framing(method, &body);
-    conn.write_buf.clear();
-    let head = HeadParts {
-        method,
-        target,
-        host,
-        headers,
-        default_user_agent,
-        framing,
-        add_close,
-        proxy_authorization,
-    };
-    if let Err(e) = encode_head(&mut conn.write_buf, &head, t) {
-        let err = proto_err(e);
-        t.wrote_request(&WroteRequestInfo {
-            err: Some(err.clone()),
-        });
-        return Err(AttemptError::new(err, Progress::NothingWritten));
-    }
-    t.wrote_headers();
-
-    let mut ex = Exchange::new(conn, body, framing, expect_continue, limits, t);
-
-    // ---- Expect: 100-continue (Go: flush the headers, Wait100Continue, then wait)
-    let mut send_body = true;
-    if expect_continue {
-        if let Err(e) = poll_fn(|cx| ex.poll_flush_buffered(cx)).await {
-            let err = Error::with(Kind::Io, e);
-            t.wrote_request(&WroteRequestInfo {
-                err: Some(err.clone()),
-            });
-            return Err(AttemptError::new(err, ex.progress()));
-        }
-        t.wait_100_continue();
-        ex.expecting_100 = true;
-        let mut timer = Box::pin(tokio::time::sleep(expect_timeout));
-        match poll_fn(|cx| ex.poll_wait_continue(cx, timer.as_mut())).await {
-            Ok(ContinueOutcome::Continue) | Ok(ContinueOutcome::TimedOut) => {}
-            Ok(ContinueOutcome::Final) => {
-                // A final status before 100 Continue: send the body unless either side asked to
-                // close, in which case withhold it and close the connection afterwards.
-                let resp = ex.final_head.as_ref();
-                let server_close = resp.map(|h| !h.keep_alive()).unwrap_or(true);
-                if server_close || add_close || request_wants_close(headers) {
-                    send_body = false;
-                }
-            }
-            Err(e) => {
-                // The connection failed while waiting: the body is not sent (Go: write returns
-                // nil and WroteRequest reports no error); the read side reports the failure.
-                t.wrote_request(&WroteRequestInfo { err: None });
-                return Err(e);
-            }
-        }
-        ex.expecting_100 = false;
-    }
-
-    // ---- write the body while watching for the response (Go: writeLoop || readLoop)
-    let mut continuing = false;
-    if send_body {
-        match poll_fn(|cx| ex.poll_write_all(cx)).await {
-            Ok(WriteEnd::Written) | Ok(WriteEnd::Withheld) => {
-                t.wrote_request(&WroteRequestInfo { err: None })
-            }
-            // The response body finishes the write and fires wrote_request.
-            Ok(WriteEnd::Continuing) => continuing = true,
-            Err(e) => {
+///
+/// Not an `async fn`, whose state would hold `req` twice (the argument, and the local it is
+/// moved to): the block below captures it once and uses its fields in place. What only
+/// writing the head needs lives in an inner block, which ends before the first await.
+#[allow(clippy::manual_async_fn)] // not an `async fn` on purpose: see above
+pub(crate) fn round_trip<'a>(
+    conn: &'a mut H1Conn,
+    req: H1Request<'a>,
+    t: &'a Tracer,
+) -> impl Future<Output = Result<H1Response, AttemptError>> + 'a {
+    async move {
+        let mut ex = {
+            // ---- write the head into the buffer, one wrote_header_field per field (Go:
+            // Request.write)
+            let body = req.body;
+            let framing = request_framing(req.method, &body);
+            conn.write_buf.clear();
+            let head = HeadParts {
+                method: req.method,
+                target: req.target,
+                host: req.host,
+                headers: req.headers,
+                default_user_agent: req.default_user_agent,
+                framing,
+                add_close: req.add_close,
+                proxy_authorization: req.proxy_authorization,
+            };
+            if let Err(e) = encode_head(&mut conn.write_buf, &head, t) {
+                let err = proto_err(e);
                 t.wrote_request(&WroteRequestInfo {
-                    err: Some(e.err.clone()),
+                    err: Some(err.clone()),
                 });
-                // A write error after a final head arrived leaves that response standing,
-                // on a connection that is not reused.
-                if ex.final_head.is_none() {
+                return Err(AttemptError::new(err, Progress::NothingWritten));
+            }
+            t.wrote_headers();
+            Exchange::new(conn, body, framing, req.expect_continue, req.limits, t)
+        };
+
+        // ---- Expect: 100-continue (Go: flush the headers, Wait100Continue, then wait)
+        let mut send_body = true;
+        if req.expect_continue {
+            if let Err(e) = poll_fn(|cx| ex.poll_flush_buffered(cx)).await {
+                let err = Error::with(Kind::Io, e);
+                t.wrote_request(&WroteRequestInfo {
+                    err: Some(err.clone()),
+                });
+                return Err(AttemptError::new(err, ex.progress()));
+            }
+            t.wait_100_continue();
+            ex.expecting_100 = true;
+            let mut timer = Box::pin(tokio::time::sleep(req.expect_timeout));
+            match poll_fn(|cx| ex.poll_wait_continue(cx, timer.as_mut())).await {
+                Ok(ContinueOutcome::Continue) | Ok(ContinueOutcome::TimedOut) => {}
+                Ok(ContinueOutcome::Final) => {
+                    // A final status before 100 Continue: send the body unless either side asked to
+                    // close, in which case withhold it and close the connection afterwards.
+                    let resp = ex.final_head.as_ref();
+                    let server_close = resp.map(|h| !h.keep_alive()).unwrap_or(true);
+                    if server_close || req.add_close || request_wants_close(req.headers) {
+                        send_body = false;
+                    }
+                }
+                Err(e) => {
+                    // The connection failed while waiting: the body is not sent (Go: write returns
+                    // nil and WroteRequest reports no error); the read side reports the failure.
+                    t.wrote_request(&WroteRequestInfo { err: None });
                     return Err(e);
                 }
-                ex.conn.broken = true;
             }
+            ex.expecting_100 = false;
         }
-    } else {
-        ex.body_withheld = true;
-        t.wrote_request(&WroteRequestInfo { err: None });
-    }
 
-    // ---- read the response head (Go: readLoop -> readResponse), bounded by the header timeout
-    if ex.final_head.is_none() {
-        let mut timer = response_header_timeout.map(|d| Box::pin(tokio::time::sleep(d)));
-        poll_fn(|cx| {
-            if let Some(tm) = timer.as_mut() {
-                if tm.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(AttemptError::new(
-                        Error::timeout(TimeoutKind::ResponseHeader),
-                        Progress::ResponseStarted,
-                    )));
+        // ---- write the body while watching for the response (Go: writeLoop || readLoop)
+        let mut continuing = false;
+        if send_body {
+            match poll_fn(|cx| ex.poll_write_all(cx)).await {
+                Ok(WriteEnd::Written) | Ok(WriteEnd::Withheld) => {
+                    t.wrote_request(&WroteRequestInfo { err: None })
+                }
+                // The response body finishes the write and fires wrote_request.
+                Ok(WriteEnd::Continuing) => continuing = true,
+                Err(e) => {
+                    t.wrote_request(&WroteRequestInfo {
+                        err: Some(e.err.clone()),
+                    });
+                    // A write error after a final head arrived leaves that response standing,
+                    // on a connection that is not reused.
+                    if ex.final_head.is_none() {
+                        return Err(e);
+                    }
+                    ex.conn.broken = true;
                 }
             }
-            ex.poll_read_final(cx)
-        })
-        .await?;
-    }
-    let parsed = match ex.final_head.take() {
-        Some(h) => h,
-        None => {
-            return Err(AttemptError::new(
-                Error::with(Kind::Protocol, msg("no response head")),
-                ex.progress(),
-            ))
+        } else {
+            ex.body_withheld = true;
+            t.wrote_request(&WroteRequestInfo { err: None });
         }
-    };
-    let framing = parsed
-        .body_kind(method)
-        .map_err(|e| AttemptError::new(proto_err(e), Progress::ResponseStarted))?;
-    let pending_write = continuing.then(|| {
-        std::mem::replace(
-            &mut ex.writer,
-            RequestWriter {
-                head_off: 0,
-                segs: Default::default(),
-                body: BodySrc::Done,
-                wrote_any: true,
-                flushed: true,
-            },
-        )
-    });
-    let keep_alive = parsed.keep_alive();
-    let head = parsed.head;
-    let reusable = !ex.conn.broken
-        && !ex.body_withheld
-        && keep_alive
-        && !add_close
-        && !request_wants_close(headers)
-        && head.status != StatusCode::SWITCHING_PROTOCOLS
-        && !(*method == Method::CONNECT && head.status.is_success())
-        && !matches!(framing, Framing::CloseDelimited);
-    Ok(H1Response {
-        head,
-        framing,
-        reusable,
-        pending_write,
-    })
+
+        // ---- read the response head (Go: readLoop -> readResponse), bounded by the header timeout
+        if ex.final_head.is_none() {
+            let mut timer = req
+                .response_header_timeout
+                .map(|d| Box::pin(tokio::time::sleep(d)));
+            poll_fn(|cx| {
+                if let Some(tm) = timer.as_mut() {
+                    if tm.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Err(AttemptError::new(
+                            Error::timeout(TimeoutKind::ResponseHeader),
+                            Progress::ResponseStarted,
+                        )));
+                    }
+                }
+                ex.poll_read_final(cx)
+            })
+            .await?;
+        }
+        let parsed = match ex.final_head.take() {
+            Some(h) => h,
+            None => {
+                return Err(AttemptError::new(
+                    Error::with(Kind::Protocol, msg("no response head")),
+                    ex.progress(),
+                ))
+            }
+        };
+        let framing = parsed
+            .body_kind(req.method)
+            .map_err(|e| AttemptError::new(proto_err(e), Progress::ResponseStarted))?;
+        let pending_write = continuing.then(|| {
+            std::mem::replace(
+                &mut ex.writer,
+                RequestWriter {
+                    head_off: 0,
+                    segs: Default::default(),
+                    body: BodySrc::Done,
+                    wrote_any: true,
+                    flushed: true,
+                },
+            )
+        });
+        let keep_alive = parsed.keep_alive();
+        let head = parsed.head;
+        let reusable = !ex.conn.broken
+            && !ex.body_withheld
+            && keep_alive
+            && !req.add_close
+            && !request_wants_close(req.headers)
+            && head.status != StatusCode::SWITCHING_PROTOCOLS
+            && !(*req.method == Method::CONNECT && head.status.is_success())
+            && !matches!(framing, Framing::CloseDelimited);
+        Ok(H1Response {
+            head,
+            framing,
+            reusable,
+            pending_write,
+        })
+    }
 }
 
 use std::future::Future;
