@@ -26,12 +26,55 @@ pub(crate) trait TlsIo: AsyncRead + AsyncWrite + Unpin + Send + Sync + fmt::Debu
     /// The TCP socket under the TLS layers.
     #[cfg(target_os = "linux")]
     fn tcp(&self) -> &TcpStream;
+
+    /// Queue a `close_notify` alert and write it out now, without waiting: see
+    /// [`Stream`]'s `Drop`.
+    fn close_notify(&mut self);
+
+    /// Encrypt `buf` and write the records out now, without waiting (best effort): the
+    /// stream is the transport of another TLS stream that is closing.
+    fn write_now(&mut self, buf: &[u8]) -> io::Result<usize>;
 }
 
 impl TlsIo for tokio_rustls::client::TlsStream<Stream> {
     #[cfg(target_os = "linux")]
     fn tcp(&self) -> &TcpStream {
         self.get_ref().0.tcp()
+    }
+
+    fn close_notify(&mut self) {
+        let (io, tls) = self.get_mut();
+        // Once per connection: rustls sends it at most once (a clean shutdown through
+        // `poll_shutdown`, as `h2` does, already sent it).
+        tls.send_close_notify();
+        write_tls_now(io, tls);
+    }
+
+    fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let (io, tls) = self.get_mut();
+        let n = io::Write::write(&mut tls.writer(), buf)?;
+        write_tls_now(io, tls);
+        Ok(n)
+    }
+}
+
+/// Write the records `tls` has queued to `io` until it has none or `io` would block.
+fn write_tls_now(io: &mut Stream, tls: &mut rustls::ClientConnection) {
+    struct Now<'a>(&'a mut Stream);
+    impl io::Write for Now<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.write_now(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = Now(io);
+    while tls.wants_write() {
+        match tls.write_tls(&mut w) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
     }
 }
 
@@ -59,6 +102,31 @@ impl Stream {
         #[cfg(target_os = "linux")]
         {
             let _ = socket2::SockRef::from(self.tcp()).set_tcp_quickack(true);
+        }
+    }
+}
+
+impl Stream {
+    /// Write `buf` now if the socket takes it, without waiting.
+    fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_write(buf),
+            Stream::Tls(s) => s.write_now(buf),
+        }
+    }
+}
+
+/// Closing a TLS stream sends TLS's `close_notify` first, as Go's `tls.Conn.Close` and
+/// hyper-util's clients (through `poll_shutdown`) do: without it the server sees a TCP EOF
+/// that a truncation attack would also produce (rustls reports `UnexpectedEof`, OpenSSL
+/// "unexpected eof while reading"). Best effort and without waiting, as a drop cannot wait: the
+/// alert (31 bytes) is written if the socket takes it now, which an idle connection's always
+/// does; a connection whose send buffer is full, or already broken, closes without it. One
+/// write a TLS connection; nothing for TCP.
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if let Stream::Tls(s) = self {
+            s.close_notify();
         }
     }
 }
@@ -183,5 +251,89 @@ mod tests {
         assert_eq!(stream.tcp().local_addr().unwrap(), local);
         stream.ack_now();
         assert!(socket2::SockRef::from(stream.tcp()).tcp_quickack().unwrap());
+    }
+
+    /// A TLS server on loopback that accepts one connection and reports how its reads ended:
+    /// `Ok(0)` after a `close_notify`, `UnexpectedEof` on a bare TCP EOF.
+    async fn one_tls_conn() -> (
+        std::net::SocketAddr,
+        crate::dial::tls::test_certs::TestPki,
+        tokio::sync::oneshot::Receiver<io::Result<usize>>,
+    ) {
+        use crate::dial::tls::test_certs::{pki, server_config};
+        use tokio::io::AsyncReadExt;
+        let p = pki(&["localhost"]);
+        let acceptor = tokio_rustls::TlsAcceptor::from(server_config(&p, &[]));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (tcp, _) = l.accept().await.unwrap();
+            let mut tls = acceptor.accept(tcp).await.unwrap();
+            let mut buf = [0u8; 64];
+            let _ = tx.send(tls.read(&mut buf).await);
+        });
+        (addr, p, rx)
+    }
+
+    async fn tls_client(
+        addr: std::net::SocketAddr,
+        ca: &rustls::pki_types::CertificateDer<'static>,
+    ) -> Stream {
+        use crate::dial::tls::{TlsConnector, TlsOptions};
+        let c = TlsConnector::new(&TlsOptions {
+            use_native_roots: false,
+            extra_roots_der: vec![ca.clone()],
+            ..TlsOptions::default()
+        })
+        .unwrap();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        c.handshake(
+            Stream::Tcp(tcp),
+            "localhost",
+            crate::dial::tls::Alpn::Http1,
+            &crate::trace::Tracer::none(),
+        )
+        .await
+        .unwrap()
+        .0
+    }
+
+    /// Dropping a TLS stream sends `close_notify`: the server's read ends cleanly, not with an
+    /// unexpected EOF.
+    #[tokio::test]
+    async fn dropping_a_tls_stream_sends_close_notify() {
+        let (addr, p, ended) = one_tls_conn().await;
+        let stream = tls_client(addr, &p.ca_der).await;
+        drop(stream);
+        let r = tokio::time::timeout(std::time::Duration::from_secs(10), ended)
+            .await
+            .expect("the server's read ends")
+            .unwrap();
+        assert_eq!(
+            r.ok(),
+            Some(0),
+            "a clean TLS close (close_notify), not a bare EOF"
+        );
+    }
+
+    /// The check above can fail: a TLS stream closed without `close_notify` (its TCP socket
+    /// shut down under it) is an unexpected EOF to the server.
+    #[tokio::test]
+    async fn a_bare_tcp_close_is_an_unexpected_eof_to_the_server() {
+        let (addr, p, ended) = one_tls_conn().await;
+        let stream = tls_client(addr, &p.ca_der).await;
+        socket2::SockRef::from(stream.tcp())
+            .shutdown(std::net::Shutdown::Both)
+            .unwrap();
+        let r = tokio::time::timeout(std::time::Duration::from_secs(10), ended)
+            .await
+            .expect("the server's read ends")
+            .unwrap();
+        assert_eq!(
+            r.map_err(|e| e.kind()).err(),
+            Some(io::ErrorKind::UnexpectedEof)
+        );
+        drop(stream);
     }
 }

@@ -352,3 +352,69 @@ async fn plain_http_has_no_tls_hooks() {
     })
     .await;
 }
+
+/// A TLS server on loopback for one connection: answers one request with `ok`, then reports
+/// how its next read ended (`Ok(0)` after a `close_notify`, `UnexpectedEof` on a bare EOF).
+async fn close_watching_server(
+    ca: &TestCa,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Receiver<std::io::Result<usize>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let acceptor = tokio_rustls::TlsAcceptor::from(ca.server_config(ALPN_H1));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (tcp, _) = l.accept().await.unwrap();
+        let mut tls = acceptor.accept(tcp).await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tls.read(&mut buf).await.unwrap();
+            assert!(n > 0, "request head");
+            head.extend_from_slice(&buf[..n]);
+        }
+        tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .await
+            .unwrap();
+        tls.flush().await.unwrap();
+        let _ = tx.send(tls.read(&mut buf).await);
+    });
+    (addr, rx)
+}
+
+/// A client that keeps no idle connection closes its TLS connection after the body with a
+/// `close_notify`, as Go's `tls.Conn.Close` does; so does one whose pool is dropped with the
+/// client (the idle connection closes with it).
+#[tokio::test]
+async fn closing_a_tls_connection_sends_close_notify() {
+    bounded(async {
+        for keep_idle in [false, true] {
+            let ca = TestCa::new();
+            let (addr, ended) = close_watching_server(&ca).await;
+            let mut b = builder_trusting(&ca).http1_only();
+            if !keep_idle {
+                b = b.max_idle_per_host(0);
+            }
+            let client = b.build().unwrap();
+            let resp = client
+                .get(&format!("https://127.0.0.1:{}/", addr.port()))
+                .send()
+                .await
+                .expect("GET");
+            assert_eq!(resp.into_body().bytes().await.unwrap(), "ok");
+            if keep_idle {
+                drop(client);
+            }
+            let r = ended.await.expect("server ended");
+            assert_eq!(
+                r.map_err(|e| e.kind()).ok(),
+                Some(0),
+                "keep_idle={keep_idle}: a clean TLS close"
+            );
+        }
+    })
+    .await;
+}
