@@ -418,3 +418,27 @@ async fn closing_a_tls_connection_sends_close_notify() {
     })
     .await;
 }
+
+/// A client dropped after its runtime is gone, holding an idle TLS connection, closes it
+/// without panicking (the close_notify write needs no runtime).
+#[test]
+fn a_client_outliving_its_runtime_drops_cleanly() {
+    let ca = TestCa::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt.block_on(async {
+        let (addr, _ended) = close_watching_server(&ca).await;
+        let client = builder_trusting(&ca).http1_only().build().unwrap();
+        let resp = client
+            .get(&format!("https://127.0.0.1:{}/", addr.port()))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(resp.into_body().bytes().await.unwrap(), "ok");
+        client
+    });
+    drop(rt);
+    drop(client);
+}
