@@ -411,29 +411,30 @@ pub(crate) fn round_trip<'a>(
                 .get_all(http::header::EXPECT)
                 .iter()
                 .any(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        // ---- build the request (Go: encodeHeaders)
+        let authority = host_header(url, headers);
+        let pq = url.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let scheme = url.scheme_str().unwrap_or("https");
+        // The URL as given when it already is what goes on the wire (no userinfo, no Host
+        // header override, a path): sharing its bytes instead of parsing and copying them
+        // again saves two allocations per request. Built before waiting for a stream: a
+        // request that cannot be sent fails at once.
+        let same_authority = url.authority().map(|a| a.as_str()) == Some(authority.as_ref());
+        let uri = if same_authority && pq.starts_with('/') {
+            url.clone()
+        } else {
+            Uri::builder()
+                .scheme(scheme)
+                .authority(authority.as_ref())
+                .path_and_query(if pq.is_empty() { "/" } else { pq })
+                .build()
+                .map_err(|e| fail(Error::with(Kind::InvalidRequest, e)))?
+        };
         // ---- open the stream
         let send = conn.shared.send.clone();
         let mut send = send.ready().await.map_err(|e| classify(e, &conn))?;
         let end_of_stream = body.is_empty();
         let (resp_fut, send_stream) = {
-            // ---- build the request (Go: encodeHeaders)
-            let authority = host_header(url, headers);
-            let pq = url.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            let scheme = url.scheme_str().unwrap_or("https");
-            // The URL as given when it already is what goes on the wire (no userinfo, no Host
-            // header override, a path): sharing its bytes instead of parsing and copying them
-            // again saves two allocations per request.
-            let same_authority = url.authority().map(|a| a.as_str()) == Some(authority.as_ref());
-            let uri = if same_authority && pq.starts_with('/') {
-                url.clone()
-            } else {
-                Uri::builder()
-                    .scheme(scheme)
-                    .authority(authority.as_ref())
-                    .path_and_query(if pq.is_empty() { "/" } else { pq })
-                    .build()
-                    .map_err(|e| fail(Error::with(Kind::InvalidRequest, e)))?
-            };
             let mut req = Request::new(());
             *req.method_mut() = method.clone();
             *req.uri_mut() = uri;
