@@ -69,6 +69,11 @@ impl Scenario {
     }
 }
 
+/// A ratio with the raw client, which runs only in the plain HTTP/1.1 scenarios: `-` elsewhere.
+fn ceiling(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |x| format!("{x:.3}"))
+}
+
 fn cell(v: Option<f64>, prec: usize) -> String {
     match v {
         Some(x) => format!("{x:.prec$}"),
@@ -84,7 +89,11 @@ fn main() {
     }
     let text = std::fs::read_to_string(&args[0]).expect("read results");
     let machine = std::fs::read_to_string(&args[1]).unwrap_or_default();
+    print!("{}", report(&text, &machine));
+}
 
+/// The Markdown report of the JSON lines `text` (one per client run), headed by `machine`.
+fn report(text: &str, machine: &str) -> String {
     let mut order: Vec<String> = Vec::new();
     let mut sc: BTreeMap<String, Scenario> = BTreeMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -184,9 +193,9 @@ fn main() {
     );
     let _ = writeln!(
         md,
-        "| scenario | CPU httptrace/hyper | CPU traced/untraced | CPU httptrace/go | CPU traced/go-traced | req/s httptrace/hyper | req/s httptrace/go | RSS httptrace/hyper |"
+        "| scenario | CPU httptrace/hyper | CPU traced/untraced | CPU httptrace/go | CPU traced/go-traced | req/s httptrace/hyper | req/s httptrace/go | RSS httptrace/hyper | CPU raw/hyper | CPU httptrace/raw |"
     );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let cpu = |r: &Run| r.cpu;
     let rps = |r: &Run| r.rps;
     let rss = |r: &Run| r.rss_kb;
@@ -194,7 +203,7 @@ fn main() {
         let s = &sc[name];
         let _ = writeln!(
             md,
-            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(s.ratio("httptrace", "hyper", cpu), 3),
             cell(s.ratio("httptrace-traced", "httptrace", cpu), 3),
             cell(s.ratio("httptrace", "go", cpu), 3),
@@ -202,6 +211,8 @@ fn main() {
             cell(s.ratio("httptrace", "hyper", rps), 3),
             cell(s.ratio("httptrace", "go", rps), 3),
             cell(s.ratio("httptrace", "hyper", rss), 3),
+            ceiling(s.ratio("raw", "hyper", cpu)),
+            ceiling(s.ratio("httptrace", "raw", cpu)),
         );
     }
     let _ = writeln!(md);
@@ -308,6 +319,17 @@ fn main() {
         &|x| x <= 1.0,
     );
     let _ = writeln!(md);
+    let floor: Vec<String> = headline
+        .iter()
+        .filter_map(|n| r(n, "raw", "hyper", |x| x.cpu).map(|x| format!("{n} {x:.3}")))
+        .collect();
+    if !floor.is_empty() {
+        notes.push(format!(
+            "the raw-TCP client's CPU/req over hyper-util's (same rep), a floor under the first \
+             target: {}",
+            floor.join(", ")
+        ));
+    }
     notes.push(format!(
         "distinct hooks that fired in a run (of 16; probe, warm-up and dials included), \
          httptrace-traced/go-traced: {}",
@@ -320,5 +342,204 @@ fn main() {
         }
         let _ = writeln!(md);
     }
-    print!("{md}");
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One JSON line of a client run.
+    fn line(scenario: &str, client: &str, rep: u64, cpu: f64, rss_kb: f64) -> String {
+        serde_json::json!({
+            "scenario": scenario, "client": client, "rep": rep, "cpu_us_per_req": cpu,
+            "rps": 1000.0, "p50_us": 10.0, "p99_us": 20.0, "max_rss_kb": rss_kb,
+            "rss_anon_kb": 100.0, "errors": 0, "hooks_seen": 9,
+        })
+        .to_string()
+    }
+
+    /// Every client of one scenario, `reps` reps, with CPU per request `cpu(client, rep)`.
+    fn scenario(name: &str, reps: u64, cpu: impl Fn(&str, u64) -> f64) -> String {
+        let mut out = String::new();
+        for rep in 1..=reps {
+            for c in CLIENTS {
+                out += &line(name, c, rep, cpu(c, rep), 4096.0);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    fn verdict<'a>(md: &'a str, label_start: &str) -> &'a str {
+        md.lines()
+            .find(|l| l.contains(label_start))
+            .unwrap_or_else(|| panic!("no line with {label_start:?} in\n{md}"))
+    }
+
+    #[test]
+    fn median_of_odd_even_and_non_finite() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(vec![f64::NAN, 5.0]), Some(5.0));
+        assert_eq!(median(vec![f64::NAN]), None);
+    }
+
+    /// Ratios pair runs of the same rep: the median of per-rep ratios, not the ratio of medians.
+    #[test]
+    fn ratios_are_taken_within_a_rep() {
+        // hyper's CPU moves with the rep (a drifting machine), httptrace is 0.5x of it in each.
+        let text = scenario("s", 3, |c, rep| match c {
+            "hyper" => [10.0, 40.0, 20.0][rep as usize - 1],
+            "httptrace" => [5.0, 20.0, 10.0][rep as usize - 1],
+            _ => 30.0,
+        });
+        let mut sc = Scenario::default();
+        for l in text.lines() {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let run = Run {
+                rps: 0.0,
+                cpu: v["cpu_us_per_req"].as_f64().unwrap(),
+                p50: 0.0,
+                p99: 0.0,
+                rss_kb: 0.0,
+                anon_kb: 0.0,
+                errors: 0,
+                hooks_seen: None,
+            };
+            sc.runs
+                .entry(v["client"].as_str().unwrap().to_string())
+                .or_default()
+                .insert(v["rep"].as_u64().unwrap(), run);
+        }
+        assert_eq!(sc.ratio("httptrace", "hyper", |r| r.cpu), Some(0.5));
+        assert_eq!(sc.med("hyper", |r| r.cpu), Some(20.0));
+        // A client missing from a rep pairs with nothing there.
+        sc.runs.get_mut("hyper").unwrap().remove(&2);
+        assert_eq!(sc.ratio("httptrace", "hyper", |r| r.cpu), Some(0.5));
+        assert_eq!(sc.ratio("httptrace", "nobody", |r| r.cpu), None);
+    }
+
+    fn all_scenarios(cpu: impl Fn(&str, &str, u64) -> f64) -> String {
+        ["h1-c1-13", "h1-c32-13", "h1-c32-64k", "h2-c32-13"]
+            .iter()
+            .map(|n| scenario(n, 3, |c, rep| cpu(n, c, rep)))
+            .collect()
+    }
+
+    #[test]
+    fn targets_pass_when_every_ratio_is_within_its_bound() {
+        let text = all_scenarios(|_, c, _| match c {
+            "httptrace" => 7.0,
+            "httptrace-traced" => 7.3,
+            "hyper" => 10.0,
+            "reqwest" => 12.0,
+            "go" | "go-traced" => 20.0,
+            _ => 6.0, // raw
+        });
+        let md = report(&text, "machine\n");
+        for label in [
+            "0.75× hyper-util",
+            "1.0× hyper-util in every other",
+            "1.05× untraced",
+            "ahead of Go:",
+            "ahead of Go traced",
+            "peak RSS ≤",
+        ] {
+            assert!(
+                verdict(&md, label).starts_with("- **PASS**"),
+                "{label}: {md}"
+            );
+        }
+        assert!(verdict(&md, "0.75× hyper-util").contains("h1-c32-13 0.700"));
+        // The raw ceiling: in the ratio table (plain HTTP/1.1 only) and in the notes.
+        let row = md
+            .lines()
+            .find(|l| l.starts_with("| h1-c32-13 | 0.700"))
+            .unwrap();
+        assert!(row.ends_with("| 0.600 | 1.167 |"), "{row}");
+        let row = md
+            .lines()
+            .find(|l| l.starts_with("| h2-c32-13 | 0.700"))
+            .unwrap();
+        assert!(
+            row.ends_with("| 0.600 | 1.167 |"),
+            "raw ran in this synthetic h2 run: {row}"
+        );
+        assert!(md.contains("a floor under the first target: h1-c32-13 0.600, h1-c32-64k 0.600"));
+    }
+
+    #[test]
+    fn each_target_fails_on_its_own() {
+        // Headline 0.8x: only the first target fails.
+        let md = report(
+            &all_scenarios(|n, c, _| match (n, c) {
+                ("h1-c32-13", "httptrace" | "httptrace-traced") => 8.0,
+                (_, "httptrace" | "httptrace-traced") => 7.0,
+                (_, "hyper") => 10.0,
+                _ => 20.0,
+            }),
+            "",
+        );
+        assert!(verdict(&md, "0.75× hyper-util").starts_with("- **FAIL**"));
+        assert!(verdict(&md, "1.0× hyper-util in every other").starts_with("- **PASS**"));
+        assert!(verdict(&md, "1.05× untraced").starts_with("- **PASS**"));
+        // Above hyper-util elsewhere, traced 6% above untraced in one rep of three (median
+        // passes), then in two of three (median fails).
+        let md = report(
+            &all_scenarios(|n, c, rep| match (n, c) {
+                ("h2-c32-13", "httptrace") => 10.5,
+                ("h2-c32-13", "httptrace-traced") if rep >= 2 => 10.5 * 1.06,
+                (_, "httptrace" | "httptrace-traced") => 7.0,
+                (_, "hyper") => 10.0,
+                _ => 20.0,
+            }),
+            "",
+        );
+        let other = verdict(&md, "1.0× hyper-util in every other");
+        assert!(
+            other.starts_with("- **FAIL**") && other.contains("h2-c32-13 1.050"),
+            "{other}"
+        );
+        assert!(verdict(&md, "1.05× untraced").starts_with("- **FAIL**"));
+        // Behind Go.
+        let md = report(
+            &all_scenarios(|_, c, _| match c {
+                "go" => 6.0,
+                "hyper" => 10.0,
+                _ => 7.0,
+            }),
+            "",
+        );
+        assert!(verdict(&md, "ahead of Go:").starts_with("- **FAIL**"));
+    }
+
+    #[test]
+    fn failed_clients_and_bad_lines_are_reported_not_fatal() {
+        let mut text = scenario("h1-c32-13", 2, |c, _| if c == "hyper" { 10.0 } else { 7.0 });
+        text += "not json\n";
+        text +=
+            &serde_json::json!({"scenario": "h1-c32-13", "client": "go", "failed": "n/a: no go"})
+                .to_string();
+        text += "\n";
+        text +=
+            &serde_json::json!({"scenario": "h2-c32-13", "client": "hyper", "failed": "crashed"})
+                .to_string();
+        let md = report(&text, "");
+        assert!(md.contains("- h2-c32-13: hyper: crashed"), "{md}");
+        assert!(md.contains("| h2-c32-13 | - | - | FAILED |"), "{md}");
+        // A scenario without figures fails a target that covers it (missing is not a pass)...
+        let rss = verdict(&md, "peak RSS ≤");
+        assert!(
+            rss.starts_with("- **FAIL**") && rss.ends_with(": h1-c32-13 1.000"),
+            "{rss}"
+        );
+        // ...and a target with no figures at all is N/A.
+        let md = report(
+            &serde_json::json!({"scenario": "h1-c32-13", "client": "hyper", "failed": "x"})
+                .to_string(),
+            "",
+        );
+        assert!(verdict(&md, "peak RSS ≤").starts_with("- **N/A**"), "{md}");
+    }
 }
