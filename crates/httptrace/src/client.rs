@@ -80,12 +80,46 @@ fn proxy_mode(choice: ProxyChoice) -> Result<ProxyMode, Error> {
 #[cfg(not(feature = "proxy"))]
 fn proxy_mode(choice: ProxyChoice) -> Result<ProxyMode, Error> {
     match choice {
-        ProxyChoice::Env | ProxyChoice::None => Ok(ProxyMode::None),
+        ProxyChoice::Env => {
+            warn_ignored_proxy_vars(|k| std::env::var_os(k));
+            Ok(ProxyMode::None)
+        }
+        ProxyChoice::None => Ok(ProxyMode::None),
         ProxyChoice::Url(_) => Err(Error::with(
             Kind::Builder,
             msg("a proxy was set, but httptrace was built without the `proxy` feature"),
         )),
     }
+}
+
+/// The proxy variables (the ones Go reads; set and not empty) that a client built without the
+/// `proxy` feature ignores.
+#[cfg(not(feature = "proxy"))]
+fn ignored_proxy_vars(get: impl Fn(&str) -> Option<std::ffi::OsString>) -> Vec<&'static str> {
+    ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"]
+        .into_iter()
+        .filter(|k| get(k).is_some_and(|v| !v.is_empty()))
+        .collect()
+}
+
+/// Without the `proxy` feature, a client that would read proxies from the environment connects
+/// directly: say so (a `tracing` warning, once per process) when the environment names a proxy,
+/// so that a direct connection where one was expected is not a mystery. Returns whether it
+/// warned.
+#[cfg(not(feature = "proxy"))]
+fn warn_ignored_proxy_vars(get: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    let set = ignored_proxy_vars(get);
+    if set.is_empty() || WARNED.swap(true, Ordering::Relaxed) {
+        return false;
+    }
+    tracing::warn!(
+        variables = ?set,
+        "proxy variables are set, but httptrace was built without its `proxy` feature: \
+         connecting directly"
+    );
+    true
 }
 
 /// Redirect policy.
@@ -1538,6 +1572,31 @@ mod tests {
         }
         #[cfg(not(feature = "proxy"))]
         assert!(matches!(proxy_mode(ProxyChoice::Env), Ok(ProxyMode::None)));
+        #[cfg(not(feature = "proxy"))]
+        {
+            // The variables it ignores, and a warning only when there are some, once.
+            let env = |vars: &'static [(&'static str, &'static str)]| {
+                move |k: &str| {
+                    vars.iter()
+                        .find(|(n, _)| *n == k)
+                        .map(|(_, v)| std::ffi::OsString::from(v))
+                }
+            };
+            assert!(ignored_proxy_vars(env(&[])).is_empty());
+            assert!(ignored_proxy_vars(env(&[("HTTPS_PROXY", ""), ("NO_PROXY", "x")])).is_empty());
+            assert_eq!(
+                ignored_proxy_vars(env(&[("http_proxy", "p:1"), ("HTTPS_PROXY", "p:2")])),
+                ["http_proxy", "HTTPS_PROXY"]
+            );
+            assert!(!warn_ignored_proxy_vars(env(&[("NO_PROXY", "x")])));
+            let first = warn_ignored_proxy_vars(env(&[("HTTPS_PROXY", "p:2")]));
+            let second = warn_ignored_proxy_vars(env(&[("HTTPS_PROXY", "p:2")]));
+            // Clients built from the process environment (`proxy_mode(Env)` above, other
+            // tests) warn first if that environment names a proxy; either way, never twice.
+            let env_names_one = !ignored_proxy_vars(|k| std::env::var_os(k)).is_empty();
+            assert_eq!(first, !env_names_one);
+            assert!(!second);
+        }
         assert!(matches!(proxy_mode(ProxyChoice::None), Ok(ProxyMode::None)));
         assert!(Client::builder()
             .native_roots(false)

@@ -31,7 +31,8 @@
 //! - `proxy` (default): proxies, as Go's transport has them: `HTTP_PROXY`, `HTTPS_PROXY` and
 //!   `NO_PROXY` read from the environment when a client is built (Go's
 //!   `ProxyFromEnvironment`), [`ClientBuilder::proxy`], HTTP CONNECT tunnels, forward proxying,
-//!   HTTPS proxies and SOCKS5. Without it the environment's proxy variables are ignored,
+//!   HTTPS proxies and SOCKS5. Without it the environment's proxy variables are ignored
+//!   (a `tracing` warning says so, once per process, when they name a proxy),
 //!   `ClientBuilder::proxy` makes [`ClientBuilder::build`] fail, and the program carries none
 //!   of the proxy code (about 39 KB of machine code in the benchmark's client).
 #![deny(missing_docs)]
