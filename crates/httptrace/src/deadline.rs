@@ -47,6 +47,45 @@ impl<F: Future> Future for Deadline<F> {
     }
 }
 
+/// A timer registered with tokio ahead of the deadline it will serve, so that the step it
+/// bounds, starting later, only moves its deadline later.
+///
+/// Why: tokio's timer wakes its own driver (an eventfd write, then a `epoll_wait` that returns
+/// at once with nothing to do) whenever a timer is registered with a deadline earlier than the
+/// driver's next planned wake-up, which, with no other timer, is every registration. A TLS
+/// dial registered two timers, the connect's and then the handshake's, while waiting for the
+/// server: the second cost a wake-up of its own on top of the eventfd write. Registered before
+/// the connect, next to the connect's timer, its wake-up coincides with the connect's; moved
+/// later when the handshake starts, it stays registered (tokio only records a later deadline).
+pub(crate) struct EarlyTimer(Pin<Box<Sleep>>);
+
+impl EarlyTimer {
+    /// A timer registered now with `deadline`, at or before the deadline it will serve.
+    pub(crate) fn register(deadline: Instant) -> EarlyTimer {
+        let mut sleep = Box::pin(tokio::time::sleep_until(deadline));
+        // The first poll registers it; its waker is replaced by the task's at the next one.
+        // (Out of budget, the poll returns before registering: the timer registers when it is
+        // reset instead, as a timer made then would.)
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let _ = poll_sleep(sleep.as_mut(), &mut cx);
+        EarlyTimer(sleep)
+    }
+
+    /// `fut` bounded by `deadline` on this timer: `None` when the deadline passes first.
+    pub(crate) async fn bound<F: Future>(self, fut: F, deadline: Instant) -> Option<F::Output> {
+        let mut sleep = self.0;
+        sleep.as_mut().reset(deadline);
+        let mut fut = std::pin::pin!(fut);
+        std::future::poll_fn(move |cx| {
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Some(v));
+            }
+            poll_sleep(sleep.as_mut(), cx).map(|()| None)
+        })
+        .await
+    }
+}
+
 /// `sleep.poll(cx)`, compiled once.
 #[inline(never)]
 fn poll_sleep(sleep: Pin<&mut Sleep>, cx: &mut Context<'_>) -> Poll<()> {
@@ -75,5 +114,43 @@ mod tests {
         let unbounded = Deadline::new(std::future::pending::<()>(), None);
         let outer = tokio::time::timeout(Duration::from_millis(50), unbounded).await;
         assert!(outer.is_err(), "a future without a deadline waits for it");
+    }
+
+    /// An early timer serves the deadline it is given at `bound`, later than the one it was
+    /// registered with, whether or not that first one has passed by then.
+    #[tokio::test(start_paused = true)]
+    async fn an_early_timer_bounds_by_the_later_deadline() {
+        let ms = Duration::from_millis;
+        let t0 = Instant::now();
+        // Registered for +10 ms, used from +5 ms with a deadline at +1 s: a step done at +505 ms
+        // is in time, though the registered deadline passed long before.
+        let timer = EarlyTimer::register(t0 + ms(10));
+        tokio::time::sleep(ms(5)).await;
+        let step = async {
+            tokio::time::sleep(ms(500)).await;
+            42
+        };
+        assert_eq!(timer.bound(step, t0 + ms(1000)).await, Some(42));
+        assert!(t0.elapsed() >= ms(505));
+        // A step that never ends ends at the new deadline, not the registered one.
+        let t1 = Instant::now();
+        let timer = EarlyTimer::register(t1 + ms(10));
+        let r = timer
+            .bound(std::future::pending::<()>(), t1 + ms(300))
+            .await;
+        assert_eq!(r, None);
+        assert_eq!(t1.elapsed(), ms(300));
+        // Its registered deadline already past when the step starts: the same.
+        let t2 = Instant::now();
+        let timer = EarlyTimer::register(t2 + ms(10));
+        tokio::time::sleep(ms(50)).await;
+        let r = timer
+            .bound(std::future::pending::<()>(), t2 + ms(200))
+            .await;
+        assert_eq!(r, None);
+        assert_eq!(t2.elapsed(), ms(200));
+        // A deadline already past: the step still gets its first poll, as with `Deadline`.
+        let timer = EarlyTimer::register(Instant::now());
+        assert_eq!(timer.bound(async { 7 }, Instant::now()).await, Some(7));
     }
 }

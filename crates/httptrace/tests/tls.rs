@@ -319,6 +319,35 @@ async fn tls_handshake_timeout() {
     .await;
 }
 
+/// The handshake timeout counts from the handshake's start, not the dial's: a dial whose name
+/// resolution alone outlasts the handshake timeout still gets all of it for the handshake.
+/// (The handshake's timer is registered when the dial starts, with an earlier deadline, and
+/// moved when the handshake starts; without the move this handshake would time out at once.)
+#[tokio::test]
+async fn handshake_timeout_counts_from_the_handshake_start() {
+    struct Slow;
+    impl httptrace::dns::Resolve for Slow {
+        fn resolve(&self, _host: &str) -> httptrace::dns::Resolving {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                Ok(vec![std::net::Ipv4Addr::LOCALHOST.into()])
+            })
+        }
+    }
+    bounded(async {
+        let (ca, srv, _) = tls_server(Server::hello(), ALPN_NONE).await;
+        let client = builder_trusting(&ca)
+            .resolver(Slow)
+            .tls_handshake_timeout(Some(Duration::from_millis(300)))
+            .build()
+            .unwrap();
+        let (res, rec) = get(&client, &srv.url_localhost("/")).await;
+        assert_eq!(res.expect("GET").0, 200, "{}", rec.dump());
+        assert_eq!(rec.count("tls_handshake_done err"), 0, "{}", rec.dump());
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn response_extensions_carry_conn_info_with_tls_state() {
     bounded(async {

@@ -215,6 +215,12 @@ impl Dialer {
         tracer: &Tracer,
     ) -> Result<Dialed, Error> {
         let deadline = self.cfg.connect_timeout.map(|t| Instant::now() + t);
+        // The handshake's timer, registered beside the connect's (see `EarlyTimer`).
+        let tls_timer = if route.scheme == Scheme::Https {
+            self.cfg.tls.early_timer()
+        } else {
+            None
+        };
         let (hop_host, hop_port) = match &route.proxy {
             Some(p) => (&*p.host, p.port),
             None => (&*route.host, route.port),
@@ -247,7 +253,7 @@ impl Dialer {
             let (s, st) = self
                 .cfg
                 .tls
-                .handshake(stream, &route.host, offer, tracer)
+                .handshake_on(stream, &route.host, offer, tls_timer, tracer)
                 .await?;
             stream = s;
             tls = Some(st);

@@ -34,7 +34,7 @@ use rustls::{
 use rustls_pki_types::pem::PemObject;
 use tokio::time::Instant;
 
-use crate::deadline::Deadline;
+use crate::deadline::{Deadline, EarlyTimer};
 use crate::dial::resolve::parse_ip_literal;
 use crate::dial::Boxed;
 use crate::error::{msg, Elapsed, Error, Kind, TimeoutKind};
@@ -323,6 +323,7 @@ impl TlsConnector {
     /// stays resident: unboxed, the handshake took 7.3 KB of frame there, now 0.7 KB plus
     /// `BoxedConnect::poll`'s 2.2 KB (measured with a watchpoint in the benchmark client).
     #[inline(never)]
+    #[cfg(any(test, feature = "proxy"))]
     pub(crate) fn handshake<'a>(
         &'a self,
         stream: Stream,
@@ -330,7 +331,28 @@ impl TlsConnector {
         alpn: Alpn,
         tracer: &'a Tracer,
     ) -> Boxed<'a, (Stream, Arc<TlsState>)> {
-        Box::pin(self.handshake_traced(stream, server_name, alpn, tracer))
+        self.handshake_on(stream, server_name, alpn, None, tracer)
+    }
+
+    /// [`handshake`](Self::handshake), its timeout kept by `timer` when there is one (from
+    /// [`early_timer`](Self::early_timer), registered before the connect).
+    #[inline(never)]
+    pub(crate) fn handshake_on<'a>(
+        &'a self,
+        stream: Stream,
+        server_name: &'a str,
+        alpn: Alpn,
+        timer: Option<EarlyTimer>,
+        tracer: &'a Tracer,
+    ) -> Boxed<'a, (Stream, Arc<TlsState>)> {
+        Box::pin(self.handshake_traced(stream, server_name, alpn, timer, tracer))
+    }
+
+    /// The timer for the handshake timeout of a dial that ends in a handshake, registered now,
+    /// before its connect (see [`EarlyTimer`]); `None` without a handshake timeout.
+    pub(crate) fn early_timer(&self) -> Option<EarlyTimer> {
+        self.handshake_timeout
+            .map(|t| EarlyTimer::register(Instant::now() + t))
     }
 
     async fn handshake_traced(
@@ -338,6 +360,7 @@ impl TlsConnector {
         stream: Stream,
         server_name: &str,
         alpn: Alpn,
+        timer: Option<EarlyTimer>,
         tracer: &Tracer,
     ) -> Result<(Stream, Arc<TlsState>), Error> {
         let config = self.config(alpn);
@@ -347,7 +370,10 @@ impl TlsConnector {
             armed: true,
         };
         let res = match config {
-            Ok(config) => self.handshake_inner(stream, server_name, config).await,
+            Ok(config) => {
+                self.handshake_inner(stream, server_name, config, timer)
+                    .await
+            }
             Err(e) => Err(e),
         };
         guard.armed = false;
@@ -363,6 +389,7 @@ impl TlsConnector {
         stream: Stream,
         server_name: &str,
         config: Arc<ClientConfig>,
+        timer: Option<EarlyTimer>,
     ) -> Result<(Stream, Arc<TlsState>), Error> {
         let (name, sni) = match parse_ip_literal(server_name) {
             Some(ip) => (ServerName::IpAddress(ip.into()), None),
@@ -378,7 +405,12 @@ impl TlsConnector {
         };
         let connecting = BoxedConnect::start(config, name, stream);
         let timeout = self.handshake_timeout;
-        let done = match Deadline::new(connecting, timeout.map(|t| Instant::now() + t)).await {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let bounded = match (timer, deadline) {
+            (Some(timer), Some(d)) => timer.bound(connecting, d).await,
+            (_, d) => Deadline::new(connecting, d).await,
+        };
+        let done = match bounded {
             Some(r) => r,
             None => {
                 return Err(Error::with(
