@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use httptrace::Body;
+use httptrace_peers::{Script, ScriptedPeer};
 use support::{guard, Recorder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -144,4 +145,74 @@ async fn connection_is_not_pooled_when_the_response_ends_before_the_upload() {
         "{}",
         rec.dump()
     );
+}
+
+/// A keep-alive final head arrives while the body is still being written, and its framing is
+/// invalid: the attempt fails, and `wrote_request` still fires once for it (the write is
+/// abandoned), as for any attempt.
+#[tokio::test]
+async fn wrote_request_fires_when_an_early_response_has_bad_framing() {
+    let peer = ScriptedPeer::start(vec![Script::new()
+        .read_head()
+        .write("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+        .hold()])
+    .await
+    .unwrap();
+    let client = support::client();
+    // One chunk, then a stream that never ends: the write is still going when the head comes.
+    let stream = futures_util::StreamExt::chain(
+        futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"part"))]),
+        futures_util::stream::pending(),
+    );
+    let rec = Recorder::new();
+    let res = guard(
+        client
+            .post(&peer.url("/"))
+            .body(Body::from_stream(stream))
+            .trace(rec.trace())
+            .send(),
+    )
+    .await;
+    let err = match res {
+        Ok(r) => panic!("expected a framing error, got {}", r.status()),
+        Err(e) => e,
+    };
+    assert!(err.is_protocol(), "{err:?}");
+    assert_eq!(
+        rec.count("wrote_request"),
+        1,
+        "wrote_request must fire once for the attempt:\n  {}",
+        rec.dump()
+    );
+}
+
+/// A server answers 413 with `Connection: close` and closes with the upload unread, which
+/// resets the connection: the 413, received before the reset, is the answer (not the write's
+/// reset error), and the attempt counts as answered, so it is never replayed.
+#[tokio::test]
+async fn an_early_response_then_a_reset_returns_the_response() {
+    let peer = ScriptedPeer::start(vec![Script::new()
+        .read_head()
+        .write("HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+        .reset()])
+    .await
+    .unwrap();
+    let client = support::client();
+    let body = vec![b'q'; 64 * 1024 * 1024];
+    let rec = Recorder::new();
+    let res = guard(
+        client
+            .post(&peer.url("/"))
+            .body(body)
+            .trace(rec.trace())
+            .send(),
+    )
+    .await;
+    match res {
+        Ok(r) => assert_eq!(r.status(), 413),
+        Err(e) => panic!(
+            "the 413 the server sent was lost behind the write error: {e:?}\n  {}",
+            rec.dump()
+        ),
+    }
 }

@@ -323,3 +323,73 @@ async fn body_is_withheld_until_100_arrives() {
     assert!(peer.received(0).windows(body.len()).any(|w| w == &body[..]));
     assert!(rec.pos("got_100_continue").unwrap() < rec.pos("wrote_request").unwrap());
 }
+
+/// A 100 that arrives after the wait timed out (the body already on its way) still fires
+/// `got_100_continue`, once, as Go's read loop does (its continue channel stays until a 100 or
+/// a final status).
+#[tokio::test]
+async fn late_100_after_the_wait_timed_out_still_fires_got_100_continue() {
+    let body = vec![b'a'; 1024];
+    let peer = ScriptedPeer::start(vec![Script::new()
+        .read_head()
+        .sleep(Duration::from_millis(400))
+        .write("HTTP/1.1 100 Continue\r\n\r\n")
+        .read_body(1024)
+        .write(ok_response("ok"))
+        .hold()])
+    .await
+    .unwrap();
+    let client = support::builder()
+        .expect_continue_timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let rec = Recorder::new();
+    let resp = post_expecting_continue(&client, &peer.url("/"), body, &rec)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    guard(resp.into_body().bytes()).await.unwrap();
+    assert_eq!(rec.count("got_1xx 100"), 1, "{}", rec.dump());
+    assert_eq!(
+        rec.count("got_100_continue"),
+        1,
+        "a 100 after the expect-continue timeout must still fire got_100_continue:\n  {}",
+        rec.dump()
+    );
+}
+
+/// A keep-alive final status before 100 Continue: the body is sent (product rule), and the
+/// response is returned as soon as the body blocks, as without `Expect` (Go's read loop hands
+/// it over while its write loop goes on). Before, the call waited for the whole body: a server
+/// that answered 401 and read nothing left it hanging, with no timeout to end it.
+#[tokio::test]
+async fn final_status_before_100_returns_the_response_while_the_body_uploads() {
+    let peer = ScriptedPeer::start(vec![Script::new()
+        .read_head()
+        .write("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+        // Never read the upload.
+        .sleep(Duration::from_secs(30))])
+    .await
+    .unwrap();
+    let client = support::builder()
+        .expect_continue_timeout(Duration::from_secs(5))
+        .response_header_timeout(Some(Duration::from_secs(2)))
+        .build()
+        .unwrap();
+    // Far more than both socket buffers hold.
+    let body = vec![b'z'; 64 * 1024 * 1024];
+    let rec = Recorder::new();
+    let res = support::within(
+        Duration::from_secs(5),
+        "execute with a final 401 before 100 Continue",
+        client
+            .post(&peer.url("/"))
+            .header("Expect", "100-continue")
+            .body(body)
+            .trace(rec.trace())
+            .send(),
+    )
+    .await;
+    let resp = res.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump()));
+    assert_eq!(resp.status(), 401);
+}

@@ -139,6 +139,7 @@ pub(crate) fn round_trip<'a>(
             }
             t.wait_100_continue();
             ex.expecting_100 = true;
+            ex.continue_unanswered = true;
             let mut timer = Box::pin(tokio::time::sleep(req.expect_timeout));
             match poll_fn(|cx| ex.poll_wait_continue(cx, timer.as_mut())).await {
                 Ok(ContinueOutcome::Continue) | Ok(ContinueOutcome::TimedOut) => {}
@@ -214,9 +215,22 @@ pub(crate) fn round_trip<'a>(
                 ))
             }
         };
-        let framing = parsed
-            .body_kind(req.method)
-            .map_err(|e| AttemptError::new(proto_err(e), Progress::ResponseStarted))?;
+        let framing = match parsed.body_kind(req.method) {
+            Ok(f) => f,
+            Err(e) => {
+                if continuing {
+                    // The body was still being written; that write ends with the attempt, and
+                    // wrote_request fires once for it, as when a response ends first.
+                    t.wrote_request(&WroteRequestInfo {
+                        err: Some(Error::with(
+                            Kind::Canceled,
+                            msg("request body write abandoned: the response was malformed"),
+                        )),
+                    });
+                }
+                return Err(AttemptError::new(proto_err(e), Progress::ResponseStarted));
+            }
+        };
         let pending_write = continuing.then(|| {
             std::mem::replace(
                 &mut ex.writer,
@@ -627,6 +641,10 @@ struct Exchange<'c, 't> {
     got_first_byte: bool,
     n1xx: u32,
     expecting_100: bool,
+    /// `Expect: 100-continue` was sent and no 100 has come yet: the first 100 fires
+    /// `got_100_continue`, also after the wait timed out (Go's read loop keeps its continue
+    /// channel until a 100 or a final status arrives).
+    continue_unanswered: bool,
     final_head: Option<ParsedHead>,
     body_withheld: bool,
     /// Bytes of the read buffer already known not to hold the end of a head; 0 until a parse
@@ -683,6 +701,7 @@ impl<'c, 't> Exchange<'c, 't> {
             got_first_byte: false,
             n1xx: 0,
             expecting_100: false,
+            continue_unanswered: false,
             final_head: None,
             body_withheld: false,
             head_scan: 0,
@@ -712,6 +731,9 @@ impl<'c, 't> Exchange<'c, 't> {
             Poll::Ready(Ok(())) => return Poll::Ready(Ok(WriteEnd::Written)),
             Poll::Ready(Err(f)) => {
                 self.conn.broken = true;
+                if !f.body {
+                    self.read_final_head_already_here(cx);
+                }
                 let progress = if f.body {
                     Progress::ResponseStarted
                 } else {
@@ -725,6 +747,20 @@ impl<'c, 't> Exchange<'c, 't> {
         self.poll_read_side_during_write(cx)
     }
 
+    /// The socket failed a write: a server that answers early and then closes a connection
+    /// with unread request bytes resets it, and its response is received before the reset.
+    /// Read (without waiting) whatever head has arrived, so that a final one is returned, on
+    /// a connection not reused, instead of the write's error (and the attempt counts as
+    /// answered, never replayed). A read error or nothing received leaves the write's error.
+    fn read_final_head_already_here(&mut self, cx: &mut Context<'_>) {
+        while self.final_head.is_none() {
+            match self.poll_next_head(cx) {
+                Poll::Ready(Ok(HeadEvent::Interim)) => {}
+                Poll::Ready(Ok(HeadEvent::Final)) | Poll::Ready(Err(_)) | Poll::Pending => break,
+            }
+        }
+    }
+
     /// While the write is blocked, read responses. Ready when the write phase should end: a
     /// final response arrived (`Withheld` if it closes the connection, `Continuing` if not),
     /// or reading failed.
@@ -732,32 +768,33 @@ impl<'c, 't> Exchange<'c, 't> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<WriteEnd, AttemptError>> {
-        if self.final_head.is_some() {
-            return Poll::Pending;
-        }
-        match self.poll_next_head(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Ready(Ok(HeadEvent::Interim)) => {
-                // The hooks fired; poll again so both sides register their wakers.
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-            Poll::Ready(Ok(HeadEvent::Final)) => {
-                let close = self
-                    .final_head
-                    .as_ref()
-                    .map(|h| !h.keep_alive())
-                    .unwrap_or(true);
-                if close {
-                    // The server answered and will close: stop sending the body.
-                    self.body_withheld = true;
-                    self.conn.broken = true;
-                    Poll::Ready(Ok(WriteEnd::Withheld))
-                } else {
-                    Poll::Ready(Ok(WriteEnd::Continuing))
+        // A final head may be in already: a final status that ended the 100-continue wait, on
+        // a connection both sides keep (else the body is not sent at all). The response is
+        // then returned as soon as the body blocks, as when it arrives during the write.
+        if self.final_head.is_none() {
+            match self.poll_next_head(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(HeadEvent::Interim)) => {
+                    // The hooks fired; poll again so both sides register their wakers.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
                 }
+                Poll::Ready(Ok(HeadEvent::Final)) => {}
             }
+        }
+        let close = self
+            .final_head
+            .as_ref()
+            .map(|h| !h.keep_alive())
+            .unwrap_or(true);
+        if close {
+            // The server answered and will close: stop sending the body.
+            self.body_withheld = true;
+            self.conn.broken = true;
+            Poll::Ready(Ok(WriteEnd::Withheld))
+        } else {
+            Poll::Ready(Ok(WriteEnd::Continuing))
         }
     }
 
@@ -881,7 +918,8 @@ impl<'c, 't> Exchange<'c, 't> {
                 ));
             }
             let is_100 = code == 100;
-            if is_100 && self.expecting_100 {
+            if is_100 && self.continue_unanswered {
+                self.continue_unanswered = false;
                 self.t.got_100_continue();
             }
             if let Err(e) = self.t.got_1xx_response(head.status, &head.headers) {
