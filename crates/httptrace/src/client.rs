@@ -205,12 +205,25 @@ pub struct ClientBuilder {
     errors: Vec<Error>,
 }
 
-#[derive(Debug)]
 enum ProxyChoice {
     Env,
     None,
     #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
     Url(String),
+}
+
+/// The proxy URL without its credentials (a builder's `Debug` output ends up in logs).
+impl std::fmt::Debug for ProxyChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxyChoice::Env => f.write_str("Env"),
+            ProxyChoice::None => f.write_str("None"),
+            ProxyChoice::Url(u) => f
+                .debug_tuple("Url")
+                .field(&crate::dial::proxy::redact_userinfo(u))
+                .finish(),
+        }
+    }
 }
 
 impl Default for ClientBuilder {

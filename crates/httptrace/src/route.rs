@@ -42,8 +42,8 @@ pub(crate) enum ProxyScheme {
     Socks5h,
 }
 
-/// A configured proxy.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A configured proxy. (`Debug` leaves the credentials out.)
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ProxyTarget {
     pub(crate) scheme: ProxyScheme,
     /// Host without brackets.
@@ -53,6 +53,18 @@ pub(crate) struct ProxyTarget {
     pub(crate) auth: Option<(String, String)>,
     /// The proxy URL as given (credentials removed), for `ConnInfo::proxy`.
     pub(crate) uri: Uri,
+}
+
+impl std::fmt::Debug for ProxyTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyTarget")
+            .field("scheme", &self.scheme)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("auth", &self.auth.as_ref().map(|_| "***"))
+            .field("uri", &self.uri)
+            .finish()
+    }
 }
 
 impl ProxyTarget {

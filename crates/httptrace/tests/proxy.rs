@@ -11,13 +11,16 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
 use httptrace::dns::HostsResolver;
 use httptrace::{Client, Protocol};
 use httptrace_peers::{Proxy, ProxyConfig, Server, TestCa};
 use support::{
-    base64, bounded, builder_trusting, creds, fresh_tcp_h1, fresh_tls_h1, fresh_tls_h2, get,
-    hello_server, http_proxy, proxied_client, reused_h1, seq, socks5_proxy, strs, tls_server,
-    Recorder, ALPN_H1, ALPN_H2, ALPN_NONE, EXCHANGE, PUT_IDLE, TCP_DIAL, TLS_PAIR,
+    base64, bounded, builder, builder_trusting, creds, fresh_tcp_h1, fresh_tls_h1, fresh_tls_h2,
+    get, hello_server, http_proxy, proxied_client, reused_h1, seq, socks5_proxy, strs, tls_server,
+    within, Recorder, ALPN_H1, ALPN_H2, ALPN_NONE, EXCHANGE, PUT_IDLE, TCP_DIAL, TLS_PAIR,
 };
 
 /// A client through `proxy` (a URL) whose resolver knows only the names in `hosts`.
@@ -538,4 +541,90 @@ async fn https_proxy_http_target_one_tls_pair() {
         assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some("http/1.1"));
     })
     .await;
+}
+
+const SECRET: &str = "S3cr3tPw";
+
+/// A fake proxy on loopback: runs `script` on each accepted connection.
+async fn fake_peer<F, Fut>(script: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let script = std::sync::Arc::new(script);
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let script = script.clone();
+            tokio::spawn(async move { script(s).await });
+        }
+    });
+    addr
+}
+
+async fn read_head(s: &mut TcpStream) {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut b).await {
+            Ok(1) => head.push(b[0]),
+            _ => return,
+        }
+    }
+}
+
+/// A proxy URL's password appears in no builder error and not in the builder's `Debug`
+/// output (which ends up in logs): the URL is shown with `***` for its credentials.
+#[test]
+fn proxy_password_never_in_builder_errors_or_debug() {
+    let mut leaks = Vec::new();
+    for url in [
+        format!("http://user:{SECRET}@proxy.test:99999"),
+        format!("ftp://user:{SECRET}@proxy.test:21"),
+        format!("http://user:{SECRET}@[::1"),
+    ] {
+        let e = Client::builder().proxy(&url).build().unwrap_err();
+        if e.to_string().contains(SECRET) {
+            leaks.push(format!("error Display: {e}"));
+        }
+    }
+    let b = Client::builder().proxy(&format!("http://user:{SECRET}@127.0.0.1:1"));
+    let d = format!("{b:?}");
+    if d.contains(SECRET) {
+        leaks.push(format!("ClientBuilder Debug: {d}"));
+    }
+    assert!(
+        leaks.is_empty(),
+        "the proxy password leaks:\n{}",
+        leaks.join("\n")
+    );
+}
+
+/// The CONNECT answer's heads are bounded to 64 KiB in all, interim (1xx) heads included: a
+/// proxy streaming 1xx heads without end fails the dial once 64 KiB have come, instead of
+/// keeping the client reading until the 60 s proxy timeout.
+#[tokio::test]
+async fn endless_1xx_heads_to_connect_are_bounded() {
+    let proxy = fake_peer(|mut s| async move {
+        read_head(&mut s).await;
+        let chunk = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(100);
+        // Up to ~1 MiB, then hold the connection open.
+        for _ in 0..400 {
+            if s.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    })
+    .await;
+    let c = builder().proxy(&format!("http://{proxy}")).build().unwrap();
+    let r = within(
+        Duration::from_secs(10),
+        "a dial through a proxy streaming 1xx heads",
+        c.get("https://127.0.0.1:1/").send(),
+    )
+    .await;
+    let e = r.expect_err("no tunnel");
+    assert!(e.is_proxy(), "{e:?}");
 }

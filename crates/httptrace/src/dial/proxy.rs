@@ -81,6 +81,9 @@ pub(crate) async fn connect_tunnel(
 
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
+    // Bytes of the interim (1xx) heads already parsed and dropped: they count against the
+    // limit too, or a proxy sending 1xx heads without end would hold the dial until its timeout.
+    let mut interim = 0usize;
     loop {
         // Parse every complete head in the buffer.
         while let Some(end) = head_end(&buf) {
@@ -91,6 +94,7 @@ pub(crate) async fn connect_tunnel(
                 )
             })?;
             if (100..200).contains(&code) && code != 101 {
+                interim += end;
                 buf.drain(..end);
                 continue;
             }
@@ -114,7 +118,8 @@ pub(crate) async fn connect_tunnel(
                 )),
             ));
         }
-        if buf.len() >= MAX_CONNECT_HEAD {
+        let used = interim.saturating_add(buf.len());
+        if used >= MAX_CONNECT_HEAD {
             return Err(Error::with(
                 Kind::Proxy(None),
                 msg(format!(
@@ -122,7 +127,7 @@ pub(crate) async fn connect_tunnel(
                 )),
             ));
         }
-        let want = chunk.len().min(MAX_CONNECT_HEAD - buf.len());
+        let want = chunk.len().min(MAX_CONNECT_HEAD - used);
         let n = stream.read(&mut chunk[..want]).await.map_err(io_err)?;
         if n == 0 {
             return Err(Error::with(
@@ -269,6 +274,19 @@ fn percent_decode(s: &str) -> Result<String, Error> {
         .map_err(|_| Error::with(Kind::Builder, msg("proxy credentials are not UTF-8")))
 }
 
+/// `s` (a proxy URL, possibly malformed) with its credentials, if any, replaced by `***`,
+/// for messages and `Debug` output: the `user:password@` before the host, in the authority
+/// (the text after `://`, or from the start, up to the first `/`, `?` or `#`).
+pub(crate) fn redact_userinfo(s: &str) -> std::borrow::Cow<'_, str> {
+    let start = s.find("://").map_or(0, |i| i + 3);
+    let rest = &s[start..];
+    let auth_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..auth_len].rfind('@') {
+        Some(at) => format!("{}***{}", &s[..start], &rest[at..]).into(),
+        None => s.into(),
+    }
+}
+
 /// Parse an explicit proxy URL: `http://`, `https://`, `socks5://`, `socks5h://` (scheme
 /// case-insensitive), optional percent-encoded `user:password@`, host (IPv6 in brackets),
 /// optional port (default 80, 443, 1080, 1080). A value without `://` means `http://` (Go's
@@ -277,7 +295,7 @@ pub(crate) fn parse_proxy_url(s: &str) -> Result<Arc<ProxyTarget>, Error> {
     let bad = |why: &str| {
         Error::with(
             Kind::Builder,
-            msg(format!("invalid proxy URL {s:?}: {why}")),
+            msg(format!("invalid proxy URL {:?}: {why}", redact_userinfo(s))),
         )
     };
     let s_trim = s.trim();
@@ -494,7 +512,8 @@ fn parse_no_proxy(value: &str) -> NoProxy {
                 if h.is_empty() {
                     continue;
                 }
-                (h.to_owned(), Some(port.to_owned()))
+                // `host:` (an empty port) matches every port, as in Go.
+                (h.to_owned(), Some(port.to_owned()).filter(|p| !p.is_empty()))
             }
             None => (p.clone(), None),
         };
@@ -766,6 +785,34 @@ mod tests {
         let ip_as_domain = env(&[("HTTP_PROXY", "p:1"), ("NO_PROXY", "2.3")]);
         // Go's domain matchers apply to IP hosts too (string suffix ".2.3").
         assert_eq!(proxied(&ip_as_domain, Scheme::Http, "1.1.2.3", 80), None);
+        // An empty port (`host:`, `[v6]:`, `ip:`) matches every port, as in Go (whose
+        // `SplitHostPort` gives an empty port); it used to match none.
+        let empty_port = env(&[
+            ("HTTP_PROXY", "p:1"),
+            ("NO_PROXY", "direct.test:,[2001:db8::2]:,10.9.9.9:"),
+        ]);
+        let direct = |h: &str, port: u16| proxied(&empty_port, Scheme::Http, h, port).is_none();
+        assert!(direct("direct.test", 80) && direct("a.direct.test", 8080));
+        assert!(direct("2001:db8::2", 443) && direct("10.9.9.9", 1));
+        assert!(!direct("other.test", 80));
+    }
+
+    /// Messages and `Debug` output show a proxy URL without its credentials.
+    #[test]
+    fn credentials_are_redacted() {
+        assert_eq!(redact_userinfo("http://u:pw@h:1/x@y"), "http://***@h:1/x@y");
+        assert_eq!(redact_userinfo("u:p@w@h:1"), "***@h:1");
+        assert_eq!(redact_userinfo("socks5://h:1"), "socks5://h:1");
+        assert_eq!(redact_userinfo("http://h/p?q=a@b#c@d"), "http://h/p?q=a@b#c@d");
+        assert_eq!(redact_userinfo("http://ü:é@[::1"), "http://***@[::1");
+        assert_eq!(redact_userinfo(""), "");
+        for bad in ["http://user:S3cr3t@h:99999", "ftp://user:S3cr3t@h", "user:S3cr3t@[::1"] {
+            let e = parse_proxy_url(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("invalid proxy URL") && !e.contains("S3cr3t"), "{e}");
+        }
+        let p = parse_proxy_url("http://user:S3cr3t@h:1").unwrap();
+        let d = format!("{p:?}");
+        assert!(d.contains("\"h\"") && !d.contains("S3cr3t"), "{d}");
     }
 
     // ----- CONNECT -----
