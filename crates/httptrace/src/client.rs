@@ -407,7 +407,8 @@ impl ClientBuilder {
         self.http = HttpMode::Http1Only;
         self
     }
-    /// Speak HTTP/2 without negotiation (h2c over cleartext; over TLS, ALPN `h2` only).
+    /// Speak HTTP/2 without negotiation (h2c over cleartext; over TLS, ALPN `h2` only: a
+    /// request to a server that does not select `h2` fails with a TLS error).
     pub fn http2_prior_knowledge(mut self) -> Self {
         self.http = HttpMode::Http2PriorKnowledge;
         self
@@ -1167,7 +1168,9 @@ impl<'c> Call<'c> {
         let alpn = match client.cfg.http {
             HttpMode::Http1Only => AlpnMode::Http1Only,
             HttpMode::Auto => AlpnMode::H2AndHttp1,
-            HttpMode::Http2PriorKnowledge => AlpnMode::H2AndHttp1,
+            // Over TLS, prior knowledge offers h2 only: the builder promises HTTP/2, and a
+            // server that picked http/1.1 must not be sent the HTTP/2 preface.
+            HttpMode::Http2PriorKnowledge => AlpnMode::H2Only,
         };
         if use_h2 {
             // HTTP/2: one dial per key at a time; concurrent requests share its result.

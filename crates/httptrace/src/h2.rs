@@ -8,6 +8,7 @@
 //! pair at a time with lower-case names, pseudo-header fields first; `got_1xx_response` comes
 //! before `got_100_continue`; `put_idle_conn` never fires.
 
+use std::borrow::Cow;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,7 @@ use h2::client::{ResponseFuture, SendRequest};
 use h2::{Reason, RecvStream, SendStream};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
 use http_body::{Frame, SizeHint};
+use httptrace_proto::h1::{InvalidRequest, ProtoError};
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
@@ -38,10 +40,16 @@ use crate::trace::{
     RetryReason, Tracer, WroteRequestInfo,
 };
 
-/// Stream-level receive window we advertise (the default 64 KiB makes large bodies crawl).
-const STREAM_WINDOW: u32 = 4 * 1024 * 1024;
-/// Connection-level receive window.
-const CONN_WINDOW: u32 = 8 * 1024 * 1024;
+/// Stream-level receive window we advertise: Go's `transportDefaultStreamFlow` (4 MiB; the
+/// protocol's default 64 KiB makes large bodies crawl). It bounds what one stream's unread
+/// body can hold of the connection's window.
+const STREAM_WINDOW: u32 = 4 << 20;
+/// Connection-level receive window: Go's `transportDefaultConnFlow` (1 GiB). It must be far
+/// larger than the stream window: every stream's unread data counts against it, so with a
+/// window of two stream windows, two responses held unread stalled every other stream of the
+/// shared connection. A window is a credit, not a buffer: what is held stays bounded by the
+/// stream window per unread stream.
+const CONN_WINDOW: u32 = 1 << 30;
 
 /// Shared HTTP/2 connections, per route key.
 #[derive(Default)]
@@ -387,6 +395,18 @@ fn is_connection_specific(name: &http::HeaderName) -> bool {
     )
 }
 
+/// The `:path` pseudo-header field for `url`: its path and query, with a leading `/` when the
+/// URL has none (`https://host?x=1` is `/?x=1`: RFC 9113 §8.3.1 gives an http or https request
+/// without a path the path `/`, and HTTP/1.1 sends `/?x=1` too; Go's `URL.RequestURI` does the
+/// same). `*` (`OPTIONS *`) stays. Computed once, so that the traced field is what is sent.
+fn path_pseudo_header(url: &Uri) -> Cow<'_, str> {
+    match url.path_and_query().map_or("", |p| p.as_str()) {
+        "" => Cow::Borrowed("/"),
+        pq if pq.starts_with('/') || pq == "*" => Cow::Borrowed(pq),
+        pq => Cow::Owned(format!("/{pq}")),
+    }
+}
+
 /// One request on a shared HTTP/2 connection.
 ///
 /// Not an `async fn`, whose state would hold every argument twice (the argument, and the
@@ -413,20 +433,20 @@ pub(crate) fn round_trip<'a>(
                 .any(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         // ---- build the request (Go: encodeHeaders)
         let authority = host_header(url, headers);
-        let pq = url.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let pq = path_pseudo_header(url);
         let scheme = url.scheme_str().unwrap_or("https");
         // The URL as given when it already is what goes on the wire (no userinfo, no Host
-        // header override, a path): sharing its bytes instead of parsing and copying them
-        // again saves two allocations per request. Built before waiting for a stream: a
-        // request that cannot be sent fails at once.
+        // header override, its path and query are `:path`): sharing its bytes instead of
+        // parsing and copying them again saves two allocations per request. Built before
+        // waiting for a stream: a request that cannot be sent fails at once.
         let same_authority = url.authority().map(|a| a.as_str()) == Some(authority.as_ref());
-        let uri = if same_authority && pq.starts_with('/') {
+        let uri = if same_authority && url.path_and_query().map(|p| p.as_str()) == Some(&*pq) {
             url.clone()
         } else {
             Uri::builder()
                 .scheme(scheme)
                 .authority(authority.as_ref())
-                .path_and_query(if pq.is_empty() { "/" } else { pq })
+                .path_and_query(pq.as_ref())
                 .build()
                 .map_err(|e| fail(Error::with(Kind::InvalidRequest, e)))?
         };
@@ -445,9 +465,13 @@ pub(crate) fn round_trip<'a>(
                     if is_connection_specific(name) {
                         continue;
                     }
-                    if name == http::header::TE
-                        && !value.as_bytes().eq_ignore_ascii_case(b"trailers")
-                    {
+                    if name == http::header::TE {
+                        // HTTP/2 allows `TE` with `trailers` only (RFC 9113 §8.2.2). The token
+                        // is case-insensitive, but h2 refuses any bytes but `trailers` with a
+                        // user error, after the stream slot was taken: send it normalised.
+                        if value.as_bytes().eq_ignore_ascii_case(b"trailers") {
+                            h.append(name.clone(), HeaderValue::from_static("trailers"));
+                        }
                         continue;
                     }
                     if name == http::header::CONTENT_LENGTH {
@@ -496,7 +520,11 @@ pub(crate) fn round_trip<'a>(
                     BodyKind::Empty => Src::Done,
                     BodyKind::Full(b) if b.is_empty() => Src::Done,
                     BodyKind::Full(b) => Src::Full(Some(b)),
-                    BodyKind::Stream { body, .. } => Src::Stream(body),
+                    BodyKind::Stream { body, len } => Src::Stream {
+                        body,
+                        declared: len,
+                        sent: 0,
+                    },
                 },
                 chunk: None,
                 done: end_of_stream,
@@ -634,7 +662,13 @@ pub(crate) fn round_trip<'a>(
 enum Src {
     Done,
     Full(Option<Bytes>),
-    Stream(crate::body::DynBody),
+    Stream {
+        body: crate::body::DynBody,
+        /// The length the body declared (sent as `content-length`), checked against `sent`.
+        declared: Option<u64>,
+        /// Bytes the body yielded so far.
+        sent: u64,
+    },
 }
 
 struct Exchange<'a> {
@@ -804,11 +838,26 @@ impl BodySender {
                         Some(b) => self.chunk = Some(b),
                         None => self.body = Src::Done,
                     },
-                    Src::Stream(body) => match body.as_mut().poll_frame(cx) {
+                    Src::Stream {
+                        body,
+                        declared,
+                        sent,
+                    } => match body.as_mut().poll_frame(cx) {
                         Poll::Pending => return Poll::Pending,
-                        Poll::Ready(None) => self.body = Src::Done,
+                        Poll::Ready(None) => {
+                            if let Some(d) = declared.filter(|&d| d != *sent) {
+                                return Poll::Ready(Err(length_mismatch(stream, d, *sent)));
+                            }
+                            self.body = Src::Done;
+                        }
                         Poll::Ready(Some(Ok(f))) => {
                             if let Ok(d) = f.into_data() {
+                                *sent = sent.saturating_add(d.len() as u64);
+                                if let Some(d) = declared.filter(|&d| *sent > d) {
+                                    // The surplus is not sent (HTTP/1.1 refuses to write it
+                                    // too): past `content-length` it is a protocol error.
+                                    return Poll::Ready(Err(length_mismatch(stream, d, *sent)));
+                                }
                                 if !d.is_empty() {
                                     self.chunk = Some(d);
                                 }
@@ -853,6 +902,18 @@ impl BodySender {
             }
         }
     }
+}
+
+/// A streamed request body that yielded more or fewer bytes than its declared length (its
+/// `content-length`): the stream is reset (a server seeing END_STREAM short of the length
+/// would fail it as a protocol error of ours) and the request fails as HTTP/1.1 fails it.
+#[cold]
+fn length_mismatch(stream: &mut SendStream<Bytes>, declared: u64, actual: u64) -> H2Error {
+    stream.send_reset(Reason::CANCEL);
+    fail(Error::with(
+        Kind::InvalidRequest,
+        ProtoError::InvalidRequest(InvalidRequest::ContentLengthMismatch { declared, actual }),
+    ))
 }
 
 /// An HTTP/2 response body.
@@ -913,6 +974,13 @@ impl H2Body {
             Poll::Ready(Some(Ok(data))) => {
                 let _ = self.recv.flow_control().release_capacity(data.len());
                 self.bytes += data.len() as u64;
+                if self.recv.is_end_stream() {
+                    // The last DATA frame (END_STREAM, nothing left to read, so no trailers):
+                    // `is_end_stream` is true now, and a consumer may stop here without polling
+                    // for the end, so the body ends with its data, as HTTP/1.1's does with its
+                    // last byte.
+                    self.finish(None);
+                }
                 Poll::Ready(Some(Ok(Frame::data(data))))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -961,11 +1029,13 @@ impl H2Body {
 
 impl Drop for H2Body {
     fn drop(&mut self) {
-        if !self.done {
-            self.finish(Some(Error::with(
-                Kind::Canceled,
-                msg("response body dropped before its end"),
-            )));
+        if self.done {
+            return;
         }
+        // A stream whose END_STREAM arrived and whose data was all read is a complete body,
+        // whether or not the consumer polled for the end (`is_end_stream` told it not to).
+        let err = (!self.recv.is_end_stream())
+            .then(|| Error::with(Kind::Canceled, msg("response body dropped before its end")));
+        self.finish(err);
     }
 }

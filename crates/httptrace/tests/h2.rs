@@ -4,15 +4,20 @@
 
 mod support;
 
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::Version;
+use http_body::{Frame, SizeHint};
 use httptrace::{Body, Client, Protocol, RetryReason};
 use httptrace_peers::{Response, Server, ServerBuilder, ServerHandle, TestCa};
 use support::{
-    bounded, builder, builder_trusting, fresh_tls_h2, get, get_concurrently, h2_server, ok_or_dump,
-    post_expecting_continue, reused_h2, seq, strs, Recorder, EXCHANGE, TCP_DIAL, TLS_PAIR,
+    bounded, builder, builder_trusting, fresh_tls_h2, get, get_concurrently, guard, h2_server,
+    ok_or_dump, post_expecting_continue, reused_h2, seq, strs, tls_server, within, Recorder,
+    ALPN_H1, ALPN_NONE, EXCHANGE, TCP_DIAL, TLS_PAIR,
 };
 
 const MIB: usize = 1024 * 1024;
@@ -698,6 +703,236 @@ async fn http1_only_client_against_h2_server() {
         let (res, rec) = get(&c, &srv.url("/")).await;
         assert_eq!(res.unwrap().0, 200);
         assert!(rec.has("got_conn reused=true was_idle=true"));
+        assert_eq!(srv.connections_accepted(), 1);
+    })
+    .await;
+}
+
+/// After the last DATA frame (END_STREAM), `is_end_stream()` is true, which promises that
+/// `poll_frame` would return `None`; a consumer that stops there (as http-body consumers may)
+/// and drops the body must see `response_body_done` report a complete body, not a
+/// cancellation (HTTP/1.1 finishes the body with its last byte).
+#[tokio::test]
+async fn body_at_end_stream_is_reported_complete() {
+    bounded(async {
+        let (_, srv, c) = h2_server(Server::hello()).await;
+        let rec = Recorder::new();
+        let resp = guard(c.get(&srv.url("/")).trace(rec.trace()).send())
+            .await
+            .expect("GET");
+        let mut body = resp.into_body();
+        let mut got = Vec::new();
+        while !http_body::Body::is_end_stream(&body) {
+            match guard(poll_fn(|cx| {
+                http_body::Body::poll_frame(Pin::new(&mut body), cx)
+            }))
+            .await
+            {
+                Some(Ok(f)) => {
+                    if let Ok(d) = f.into_data() {
+                        got.extend_from_slice(&d);
+                    }
+                }
+                Some(Err(e)) => panic!("body: {e:?}"),
+                None => break,
+            }
+        }
+        assert_eq!(&got[..], b"Hello, world!");
+        drop(body);
+        let done: Vec<String> = rec
+            .events()
+            .into_iter()
+            .filter(|e| e.starts_with("response_body_done"))
+            .collect();
+        assert_eq!(
+            done,
+            vec!["response_body_done bytes=13 err=nil outcome=Http2Stream".to_string()],
+            "{}",
+            rec.dump()
+        );
+    })
+    .await;
+}
+
+/// A URL with a query and no path (`https://host:port?x=1`) is sent with `:path` `/?x=1`
+/// (RFC 9113 §8.3.1: an http or https request without a path uses "/"; HTTP/1.1 sends `/?x=1`
+/// too), and the traced field is what was sent.
+#[tokio::test]
+async fn path_pseudo_header_for_url_without_path_starts_with_slash() {
+    bounded(async {
+        let (_, srv, c) = h2_server(Server::hello()).await;
+        let rec = Recorder::new();
+        let url = format!("https://127.0.0.1:{}?x=1", srv.port());
+        let resp = guard(c.get(&url).trace(rec.trace()).send())
+            .await
+            .expect("GET");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(srv.requests()[0].target, "/?x=1");
+        assert_eq!(rec.field(":path"), Some(vec!["/?x=1".to_string()]));
+    })
+    .await;
+}
+
+/// `TE: Trailers` is the `trailers` token (tokens are case-insensitive), which HTTP/2 allows;
+/// h2 accepts only the exact bytes `trailers`, so it is sent (and traced) normalised instead
+/// of failing the request.
+#[tokio::test]
+async fn te_trailers_in_other_case_is_sent_normalised() {
+    bounded(async {
+        let (_, srv, c) = h2_server(Server::hello()).await;
+        let rec = Recorder::new();
+        let res = guard(
+            c.get(&srv.url("/"))
+                .header("TE", "Trailers")
+                .trace(rec.trace())
+                .send(),
+        )
+        .await;
+        let resp = res.unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump()));
+        assert_eq!(resp.status(), 200);
+        assert_eq!(srv.requests()[0].header("te"), Some("trailers"));
+        assert_eq!(rec.field("te"), Some(vec!["trailers".to_string()]));
+    })
+    .await;
+}
+
+/// Two responses held unread (5 MiB each, more than a stream window) must not take the whole
+/// connection window: a third, small response on the shared connection still gets its body
+/// (Go's windows: 1 GiB per connection, 4 MiB per stream).
+#[tokio::test]
+async fn two_unread_bodies_do_not_starve_the_shared_connection() {
+    bounded(async {
+        let (_, srv, c) = h2_server(Server::builder().handler(|r| {
+            if r.path() == "/big" {
+                Response::ok().body(Bytes::from(vec![7u8; 5 * MIB]))
+            } else {
+                Response::hello()
+            }
+        }))
+        .await;
+        let r1 = guard(c.get(&srv.url("/big")).send()).await.expect("big 1");
+        let r2 = guard(c.get(&srv.url("/big")).send()).await.expect("big 2");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let small = within(
+            Duration::from_secs(5),
+            "small GET beside two unread bodies",
+            async {
+                let r = c.get(&srv.url("/")).send().await?;
+                r.into_body().bytes().await
+            },
+        )
+        .await
+        .expect("small GET");
+        assert_eq!(&small[..], b"Hello, world!");
+        assert_eq!(srv.connections_accepted(), 1);
+        drop((r1, r2));
+    })
+    .await;
+}
+
+/// `http2_prior_knowledge` over TLS offers ALPN `h2` only, and never sends the HTTP/2
+/// preface on a connection whose server did not select `h2`: a server that only speaks
+/// HTTP/1.1 fails the handshake, one without ALPN fails the dial; both with a TLS error.
+#[tokio::test]
+async fn prior_knowledge_over_tls_requires_alpn_h2() {
+    bounded(async {
+        for alpn in [ALPN_H1, ALPN_NONE] {
+            let (ca, srv, _) = tls_server(Server::hello(), alpn).await;
+            let c = builder_trusting(&ca)
+                .http2_prior_knowledge()
+                .build()
+                .unwrap();
+            let rec = Recorder::new();
+            let res = guard(c.get(&srv.url("/")).trace(rec.trace()).send()).await;
+            let selected = rec.tls().first().and_then(|t| t.0.alpn.clone());
+            match res {
+                Ok(r) => panic!(
+                    "server ALPN {alpn:?}: succeeded with {:?}, selected {selected:?}\n  {}",
+                    r.version(),
+                    rec.dump()
+                ),
+                Err(e) => assert!(
+                    e.is_tls(),
+                    "server ALPN {alpn:?}: selected {selected:?}, error {e:?}\n  {}",
+                    rec.dump()
+                ),
+            }
+            assert!(srv.requests().is_empty(), "server ALPN {alpn:?}");
+        }
+        // And h2 is still spoken when the server selects it.
+        let (ca, srv, _) = h2_server(Server::hello()).await;
+        let c = builder_trusting(&ca)
+            .http2_prior_knowledge()
+            .build()
+            .unwrap();
+        let (res, rec) = get(&c, &srv.url("/")).await;
+        assert_eq!(ok_or_dump(res, &rec).0, 200);
+        assert_eq!(rec.tls()[0].0.alpn.as_deref(), Some("h2"));
+    })
+    .await;
+}
+
+/// A request body that declares an exact length (`size_hint`, sent as `content-length`) and
+/// yields `data`.
+struct Declared {
+    data: Option<Bytes>,
+    declared: u64,
+}
+
+impl http_body::Body for Declared {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        Poll::Ready(self.data.take().map(|d| Ok(Frame::data(d))))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.declared)
+    }
+}
+
+/// A streamed body that yields fewer or more bytes than it declared: the client detects it
+/// itself, as HTTP/1.1 does (a request error, `InvalidRequest`), reports it in
+/// `wrote_request`, resets the stream and keeps the connection.
+#[tokio::test]
+async fn request_body_length_other_than_declared_is_a_request_error() {
+    bounded(async {
+        let (_, srv, c) =
+            h2_server(Server::builder().handler(|r| Response::text(r.body.len().to_string())))
+                .await;
+        for (declared, data) in [(10, &b"12345"[..]), (3, &b"12345"[..])] {
+            let rec = Recorder::new();
+            let body = Body::wrap(Declared {
+                data: Some(Bytes::from_static(data)),
+                declared,
+            });
+            let res = guard(c.post(&srv.url("/up")).body(body).trace(rec.trace()).send()).await;
+            let err = match res {
+                Ok(r) => panic!(
+                    "a {}-byte body sent as content-length: {declared} was accepted: {}\n  {}",
+                    data.len(),
+                    r.status(),
+                    rec.dump()
+                ),
+                Err(e) => e,
+            };
+            assert!(
+                err.is_request(),
+                "declared {declared}: {err:?}\n  {}",
+                rec.dump()
+            );
+            assert!(
+                matches!(rec.wrote_request_errs().first(), Some(Some(_))),
+                "declared {declared}: wrote_request must report the mismatch\n  {}",
+                rec.dump()
+            );
+        }
+        let (res, rec) = get(&c, &srv.url("/")).await;
+        ok_or_dump(res, &rec);
         assert_eq!(srv.connections_accepted(), 1);
     })
     .await;

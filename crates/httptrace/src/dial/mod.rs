@@ -55,7 +55,8 @@ use tokio::time::Instant;
 use crate::deadline::Deadline;
 use crate::error::Error;
 #[cfg(feature = "proxy")]
-use crate::error::{msg, Kind, TimeoutKind};
+use crate::error::TimeoutKind;
+use crate::error::{msg, Kind};
 #[cfg(feature = "proxy")]
 use crate::route::{ProxyScheme, ProxyTarget};
 use crate::route::{Route, Scheme};
@@ -123,6 +124,9 @@ pub(crate) enum AlpnMode {
     Http1Only,
     /// `["h2", "http/1.1"]`.
     H2AndHttp1,
+    /// `["h2"]`, and the server must select it (HTTP/2 with prior knowledge): the dial fails
+    /// with a TLS error when it selects nothing (another protocol fails the handshake).
+    H2Only,
 }
 
 /// A dialed connection.
@@ -249,6 +253,7 @@ impl Dialer {
             let offer = match alpn {
                 AlpnMode::Http1Only => Alpn::Http1,
                 AlpnMode::H2AndHttp1 => Alpn::H2AndHttp1,
+                AlpnMode::H2Only => Alpn::H2,
             };
             let (s, st) = self
                 .cfg
@@ -261,6 +266,22 @@ impl Dialer {
         let negotiated_h2 = tls
             .as_ref()
             .is_some_and(|t| t.alpn.as_deref() == Some("h2"));
+        if let (AlpnMode::H2Only, Some(st)) = (alpn, &tls) {
+            if !negotiated_h2 {
+                // Prior knowledge over TLS means "ALPN h2 only": a server that did not agree
+                // to h2 may not understand the HTTP/2 preface, so none is sent.
+                return Err(Error::with(
+                    Kind::Tls,
+                    msg(format!(
+                        "HTTP/2 prior knowledge: the server selected {} by ALPN, not h2",
+                        match st.alpn.as_deref() {
+                            Some(p) => format!("{p:?}"),
+                            None => "no protocol".to_owned(),
+                        }
+                    )),
+                ));
+            }
+        }
         Ok(Dialed {
             stream,
             remote_addr,

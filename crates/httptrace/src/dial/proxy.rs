@@ -513,7 +513,10 @@ fn parse_no_proxy(value: &str) -> NoProxy {
                     continue;
                 }
                 // `host:` (an empty port) matches every port, as in Go.
-                (h.to_owned(), Some(port.to_owned()).filter(|p| !p.is_empty()))
+                (
+                    h.to_owned(),
+                    Some(port.to_owned()).filter(|p| !p.is_empty()),
+                )
             }
             None => (p.clone(), None),
         };
@@ -803,12 +806,25 @@ mod tests {
         assert_eq!(redact_userinfo("http://u:pw@h:1/x@y"), "http://***@h:1/x@y");
         assert_eq!(redact_userinfo("u:p@w@h:1"), "***@h:1");
         assert_eq!(redact_userinfo("socks5://h:1"), "socks5://h:1");
-        assert_eq!(redact_userinfo("http://h/p?q=a@b#c@d"), "http://h/p?q=a@b#c@d");
+        assert_eq!(
+            redact_userinfo("http://h/p?q=a@b#c@d"),
+            "http://h/p?q=a@b#c@d"
+        );
         assert_eq!(redact_userinfo("http://ü:é@[::1"), "http://***@[::1");
         assert_eq!(redact_userinfo(""), "");
-        for bad in ["http://user:S3cr3t@h:99999", "ftp://user:S3cr3t@h", "user:S3cr3t@[::1"] {
-            let e = parse_proxy_url(bad).err().map(|e| e.to_string()).unwrap_or_default();
-            assert!(e.contains("invalid proxy URL") && !e.contains("S3cr3t"), "{e}");
+        for bad in [
+            "http://user:S3cr3t@h:99999",
+            "ftp://user:S3cr3t@h",
+            "user:S3cr3t@[::1",
+        ] {
+            let e = parse_proxy_url(bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                e.contains("invalid proxy URL") && !e.contains("S3cr3t"),
+                "{e}"
+            );
         }
         let p = parse_proxy_url("http://user:S3cr3t@h:1").unwrap();
         let d = format!("{p:?}");

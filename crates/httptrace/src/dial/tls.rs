@@ -1,10 +1,12 @@
 //! The TLS client side: rustls 0.23 with the *ring* provider, through tokio-rustls.
 //!
-//! One [`TlsConnector`] is built per client from [`TlsOptions`]. It holds three
+//! One [`TlsConnector`] is built per client from [`TlsOptions`]. It holds four
 //! `rustls::ClientConfig`s that differ only in the ALPN list they offer and share one session
 //! store, so any connection of the client can resume a session another one established:
 //!
 //! * [`Alpn::H2AndHttp1`]: `["h2", "http/1.1"]`, for https targets when HTTP/2 is enabled;
+//! * [`Alpn::H2`]: `["h2"]`, for https targets with HTTP/2 prior knowledge (the dial then
+//!   fails unless the server selected `h2`);
 //! * [`Alpn::Http1`]: `["http/1.1"]`, for https targets with `--http1.1`, and for the TLS hop to an
 //!   HTTPS proxy (we always speak HTTP/1.1 to a proxy: CONNECT or absolute-form requests);
 //! * [`Alpn::None`]: no ALPN extension at all (Go's HTTP/1-only transport), for callers that want
@@ -95,6 +97,8 @@ impl Default for TlsOptions {
 pub(crate) enum Alpn {
     /// `["h2", "http/1.1"]`.
     H2AndHttp1,
+    /// `["h2"]`.
+    H2,
     /// `["http/1.1"]`.
     Http1,
     /// No ALPN extension.
@@ -117,9 +121,10 @@ pub(crate) struct TlsConnector {
     handshake_timeout: Option<Duration>,
 }
 
-/// The three ALPN variants of the client's rustls configuration (one session store).
+/// The four ALPN variants of the client's rustls configuration (one session store).
 struct Configs {
     h2: Arc<ClientConfig>,
+    h2_only: Arc<ClientConfig>,
     h1: Arc<ClientConfig>,
     none: Arc<ClientConfig>,
 }
@@ -290,6 +295,7 @@ impl TlsConnector {
         };
         Ok(Configs {
             h2: with_alpn(&[b"h2", b"http/1.1"]),
+            h2_only: with_alpn(&[b"h2"]),
             h1: with_alpn(&[b"http/1.1"]),
             none: with_alpn(&[]),
         })
@@ -299,6 +305,7 @@ impl TlsConnector {
         let c = self.configs()?;
         Ok(match alpn {
             Alpn::H2AndHttp1 => c.h2.clone(),
+            Alpn::H2 => c.h2_only.clone(),
             Alpn::Http1 => c.h1.clone(),
             Alpn::None => c.none.clone(),
         })
