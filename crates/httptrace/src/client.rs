@@ -1099,6 +1099,19 @@ impl<'c> Call<'c> {
                     return Ok(Conn::H1(co.conn));
                 }
             }
+            // HTTP/2 under a connection limit: a dial in progress for this key holds a slot
+            // for as long as its connection lives, and its connection will be shared: wait for
+            // that dial, not for a slot (Go hands a new HTTP/2 connection to every request
+            // waiting for one). If it yields no HTTP/2 connection, ask again.
+            if use_h2 && client.cfg.keep_alive && client.pool.limits_conns() {
+                if let Some(mut rx) = client.h2.dial_in_progress(&key) {
+                    let _ = rx.changed().await;
+                    if let Some(c) = client.h2.checkout(&key, t) {
+                        return Ok(Conn::H2(c));
+                    }
+                    continue;
+                }
+            }
             match client.pool.request_slot(&key) {
                 SlotRequest::RetryIdle => continue,
                 SlotRequest::Unlimited if !client.cfg.keep_alive || use_h2 => break None,

@@ -113,6 +113,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl H2Pool {
     /// A live connection for `key`, with `got_conn` fired for the new stream.
+    /// The dial in progress for `key`, if any: its receiver ends when that dial does.
+    pub(crate) fn dial_in_progress(&self, key: &PoolKey) -> Option<watch::Receiver<()>> {
+        lock(&self.state).dialing.get(key).cloned()
+    }
+
     pub(crate) fn checkout(&self, key: &PoolKey, t: &Tracer) -> Option<H2Conn> {
         let conn = self.find(key)?;
         conn.acquire(t);
@@ -607,9 +612,14 @@ pub(crate) fn round_trip<'a>(
         let Some(resp) = ex.final_head.take() else {
             return Err(fail(Error::with(Kind::Http2, msg("no response head"))));
         };
+        // The upload task's cancellation: the response body drops this sender when it ends or
+        // is dropped.
+        let mut upload_cancel = None;
         if ex.continuing {
             // Finish the body on its own task (Go's writeRequest goroutine): the response must not
             // wait for an upload the server answers while it streams.
+            let (cancel_tx, mut canceled) = tokio::sync::oneshot::channel::<()>();
+            upload_cancel = Some(cancel_tx);
             let mut sender = std::mem::replace(
                 &mut ex.sender,
                 BodySender {
@@ -622,13 +632,42 @@ pub(crate) fn round_trip<'a>(
             );
             let t2 = t.clone();
             crate::outlined::spawn_task(async move {
-                if let Some(timer) = expect_timer {
-                    timer.await;
-                }
-                let res = poll_fn(|cx| sender.poll_send(cx)).await;
-                t2.wrote_request(&WroteRequestInfo {
-                    err: res.err().map(|e| e.err),
-                });
+                let mut timer = expect_timer;
+                let res = poll_fn(|cx| {
+                    let waiting = match timer.as_mut() {
+                        Some(t) => t.as_mut().poll(cx).is_pending(),
+                        None => false,
+                    };
+                    if !waiting {
+                        timer = None;
+                        if let Poll::Ready(r) = sender.poll_send(cx) {
+                            return Poll::Ready(r.map_err(Some));
+                        }
+                    }
+                    // The response ended (or was dropped) first: the stream's request side is
+                    // abandoned (Go resets the stream when the response body is closed), or
+                    // an upload the server stopped reading would hold the stream, and a
+                    // stream slot of the shared connection, for good.
+                    match Pin::new(&mut canceled).poll(cx) {
+                        Poll::Ready(_) => Poll::Ready(Err(None)),
+                        Poll::Pending => Poll::Pending,
+                    }
+                })
+                .await;
+                let err = match res {
+                    Ok(()) => None,
+                    Err(Some(e)) => Some(e.err),
+                    Err(None) => {
+                        if let Some(s) = sender.stream.as_mut() {
+                            s.send_reset(Reason::CANCEL);
+                        }
+                        Some(Error::with(
+                            Kind::Canceled,
+                            msg("request body write abandoned: the response ended first"),
+                        ))
+                    }
+                };
+                t2.wrote_request(&WroteRequestInfo { err });
             });
         }
         let (parts, recv) = resp.into_parts();
@@ -649,6 +688,7 @@ pub(crate) fn round_trip<'a>(
             pending_trailers: None,
             deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
             pending_reset,
+            upload_cancel,
             _guard: guard,
             url: url.clone(),
         };
@@ -926,6 +966,9 @@ pub(crate) struct H2Body {
     deadline: Option<Pin<Box<Sleep>>>,
     /// The request side left open because its body was withheld; reset once the response ends.
     pending_reset: Option<SendStream<Bytes>>,
+    /// The request body still being written by its own task: dropped (which cancels that
+    /// upload) when the response ends or is dropped.
+    upload_cancel: Option<tokio::sync::oneshot::Sender<()>>,
     _guard: StreamGuard,
     url: Uri,
 }
@@ -1011,6 +1054,7 @@ impl H2Body {
         if let Some(mut s) = self.pending_reset.take() {
             s.send_reset(Reason::CANCEL);
         }
+        self.upload_cancel = None;
         self.t.response_body_done(&BodyDoneInfo {
             bytes: self.bytes,
             err,

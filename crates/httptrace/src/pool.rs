@@ -233,6 +233,11 @@ impl Pool {
     /// Take the most recently returned idle connection for `key` that is still usable. Expired
     /// and dead connections met on the way are closed (reported through `conn_closed`); their
     /// count is returned so the caller can say why it dials.
+    /// Whether open connections are limited per host (`max_conns_per_host`).
+    pub(crate) fn limits_conns(&self) -> bool {
+        self.shared.cfg.max_conns_per_host.is_some()
+    }
+
     pub(crate) fn take_idle(&self, key: &PoolKey, t: &Tracer) -> (Option<Checkout>, usize) {
         let mut discarded = Vec::new();
         let found = {

@@ -937,3 +937,119 @@ async fn request_body_length_other_than_declared_is_a_request_error() {
     })
     .await;
 }
+
+/// `max_conns_per_host(1)` with HTTP/2: two requests started together on a cold client. The
+/// first dials the (shareable) HTTP/2 connection and the second shares it. Before, the second
+/// waited for a per-host slot, which the HTTP/2 connection holds for as long as it lives: it
+/// hung (Go hands a new HTTP/2 connection to every request waiting for one).
+#[tokio::test]
+async fn under_a_connection_limit_a_second_cold_request_shares_the_h2_dial() {
+    bounded(async {
+        let (ca, srv, _) = h2_server(
+            Server::builder().handler(|_| Response::hello().delay(Duration::from_millis(100))),
+        )
+        .await;
+        let c = builder_trusting(&ca)
+            .max_conns_per_host(Some(1))
+            .build()
+            .unwrap();
+        let url = srv.url("/");
+        let recs = [Recorder::new(), Recorder::new()];
+        let tasks: Vec<_> = recs
+            .iter()
+            .map(|rec| {
+                let (c, url, rec) = (c.clone(), url.clone(), rec.clone());
+                tokio::spawn(async move {
+                    let r = c.get(&url).trace(rec.trace()).send().await?;
+                    r.into_body().bytes().await
+                })
+            })
+            .collect();
+        let all = futures_util::future::join_all(tasks);
+        let done = tokio::time::timeout(Duration::from_secs(10), all)
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "requests still pending after 10 s (100 ms server):\n  {}\n  {}",
+                    recs[0].dump(),
+                    recs[1].dump()
+                )
+            });
+        for r in done {
+            assert_eq!(&r.unwrap().expect("GET")[..], b"Hello, world!");
+        }
+        assert_eq!(srv.connections_accepted(), 1);
+    })
+    .await;
+}
+
+/// An h2c server with SETTINGS_MAX_CONCURRENT_STREAMS = 1 that answers every request at once
+/// with a complete `ok` response (END_STREAM), but never reads nor resets the request body of
+/// `POST`s (it holds it, like a server that stopped reading). `GET`s end with their HEADERS.
+async fn h2c_answers_early_never_reads() -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut b = h2::server::Builder::new();
+                b.max_concurrent_streams(1);
+                let Ok(mut conn) = b.handshake::<_, Bytes>(sock).await else {
+                    return;
+                };
+                let mut held = Vec::new();
+                while let Some(Ok((req, mut respond))) = conn.accept().await {
+                    let Ok(mut send) = respond.send_response(http::Response::new(()), false) else {
+                        continue;
+                    };
+                    let _ = send.send_data(Bytes::from_static(b"ok"), true);
+                    // Neither read nor drop the request body.
+                    held.push((req.into_body(), respond, send));
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// The server answers an upload at once (complete response, END_STREAM) and stops reading the
+/// request body. Once the response has ended, the request side is abandoned (RST_STREAM CANCEL,
+/// as Go does when the body is closed, and wrote_request reports it); before, the upload task
+/// kept the stream open for good, so on a server allowing one stream at a time every later
+/// request on the shared connection hung.
+#[tokio::test]
+async fn a_finished_response_releases_the_stream_of_a_stalled_upload() {
+    bounded(async {
+        let addr = h2c_answers_early_never_reads().await;
+        let c = builder().http2_prior_knowledge().build().unwrap();
+        let rec = Recorder::new();
+        let resp = guard(
+            c.post(&format!("http://{addr}/up"))
+                .body(Bytes::from(vec![b'u'; 1024 * 1024]))
+                .trace(rec.trace())
+                .send(),
+        )
+        .await
+        .expect("POST answered early");
+        let body = guard(resp.into_body().bytes())
+            .await
+            .expect("response body");
+        assert_eq!(&body[..], b"ok");
+        let next = tokio::time::timeout(
+            Duration::from_secs(5),
+            c.get(&format!("http://{addr}/next")).send(),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "GET on the shared connection hung after the early-answered upload; \
+                 the POST's events:\n  {}",
+                rec.dump()
+            )
+        })
+        .expect("GET");
+        assert_eq!(next.status(), 200);
+        assert_eq!(rec.count("wrote_request err"), 1, "{}", rec.dump());
+    })
+    .await;
+}
