@@ -127,8 +127,10 @@ impl Error {
         self.inner.url.as_ref()
     }
 
-    /// The request could not be sent because it is invalid (bad header bytes, bad method or URL,
-    /// body length mismatch); no byte was sent.
+    /// The request could not be sent because it is invalid. Bad header bytes, a bad method or
+    /// URL are found before any byte is sent; a streamed body that yields more or fewer bytes
+    /// than its declared length is found while it is sent: the connection (HTTP/1.1) or the
+    /// stream (HTTP/2) is then closed or reset, never left for reuse.
     pub fn is_request(&self) -> bool {
         matches!(self.inner.kind, Kind::InvalidRequest)
     }
