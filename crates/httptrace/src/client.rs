@@ -1104,9 +1104,8 @@ impl<'c> Call<'c> {
             // that dial, not for a slot (Go hands a new HTTP/2 connection to every request
             // waiting for one). If it yields no HTTP/2 connection, ask again.
             if use_h2 && client.cfg.keep_alive && client.pool.limits_conns() {
-                if let Some(mut rx) = client.h2.dial_in_progress(&key) {
-                    let _ = rx.changed().await;
-                    if let Some(c) = client.h2.checkout(&key, t) {
+                if let Some(dialing) = client.h2.dial_in_progress(&key) {
+                    if let Some(c) = client.h2.join_dial(dialing, &key, t).await {
                         return Ok(Conn::H2(c));
                     }
                     continue;

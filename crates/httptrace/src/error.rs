@@ -122,6 +122,15 @@ impl Error {
         Error::new(Kind::Timeout(kind))
     }
 
+    /// What `wrote_request` reports for a request body whose write was given up because the
+    /// response `why` (ended first, was malformed) while it was still being sent.
+    pub(crate) fn write_abandoned(why: &str) -> Error {
+        Error::with(
+            Kind::Canceled,
+            msg(format!("request body write abandoned: the response {why}")),
+        )
+    }
+
     /// The URL of the request this error belongs to, when known.
     pub fn url(&self) -> Option<&Uri> {
         self.inner.url.as_ref()

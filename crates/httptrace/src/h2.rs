@@ -118,6 +118,19 @@ impl H2Pool {
         lock(&self.state).dialing.get(key).cloned()
     }
 
+    /// Wait for the dial behind `dialing` to end, then check out the connection it made for
+    /// `key`, if it made one (it may have failed, or yielded HTTP/1.1).
+    pub(crate) async fn join_dial(
+        &self,
+        mut dialing: watch::Receiver<()>,
+        key: &PoolKey,
+        t: &Tracer,
+    ) -> Option<H2Conn> {
+        // Ends when the dialer drops its sender.
+        let _ = dialing.changed().await;
+        self.checkout(key, t)
+    }
+
     pub(crate) fn checkout(&self, key: &PoolKey, t: &Tracer) -> Option<H2Conn> {
         let conn = self.find(key)?;
         conn.acquire(t);
@@ -258,11 +271,9 @@ pub(crate) async fn connect(
             }
         };
         match joined {
-            Ok(mut rx) => {
-                // Ends when the dialer drops its sender.
-                let _ = rx.changed().await;
+            Ok(rx) => {
                 waited = true;
-                if let Some(c) = client.h2.checkout(key, t) {
+                if let Some(c) = client.h2.join_dial(rx, key, t).await {
                     return Ok(Connected::H2(c));
                 }
             }
@@ -661,10 +672,7 @@ pub(crate) fn round_trip<'a>(
                         if let Some(s) = sender.stream.as_mut() {
                             s.send_reset(Reason::CANCEL);
                         }
-                        Some(Error::with(
-                            Kind::Canceled,
-                            msg("request body write abandoned: the response ended first"),
-                        ))
+                        Some(Error::write_abandoned("ended first"))
                     }
                 };
                 t2.wrote_request(&WroteRequestInfo { err });

@@ -324,10 +324,7 @@ impl H1Body {
         if self.pending_write.take().is_some() {
             self.reusable = false;
             self.t.wrote_request(&WroteRequestInfo {
-                err: Some(Error::with(
-                    Kind::Canceled,
-                    msg("request body write abandoned: the response ended first"),
-                )),
+                err: Some(Error::write_abandoned("ended first")),
             });
         }
     }

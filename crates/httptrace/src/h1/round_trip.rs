@@ -222,10 +222,7 @@ pub(crate) fn round_trip<'a>(
                     // The body was still being written; that write ends with the attempt, and
                     // wrote_request fires once for it, as when a response ends first.
                     t.wrote_request(&WroteRequestInfo {
-                        err: Some(Error::with(
-                            Kind::Canceled,
-                            msg("request body write abandoned: the response was malformed"),
-                        )),
+                        err: Some(Error::write_abandoned("was malformed")),
                     });
                 }
                 return Err(AttemptError::new(proto_err(e), Progress::ResponseStarted));
