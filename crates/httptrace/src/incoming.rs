@@ -11,7 +11,7 @@ use httptrace_proto::h1::{BodyKind as Framing, Decoded, Decoder, Limits};
 use tokio::time::Sleep;
 
 use crate::error::{msg, Error, Kind, TimeoutKind};
-use crate::h1::conn::{poll_read_buf, H1Conn};
+use crate::h1::conn::H1Conn;
 use crate::h1::round_trip::RequestWriter;
 use crate::pool::{close_conn, Pool};
 use crate::trace::{BodyDoneInfo, CloseReason, ConnInfo, ConnOutcome, Tracer, WroteRequestInfo};
@@ -256,8 +256,12 @@ impl H1Body {
                     return Poll::Ready(Some(Err(err)));
                 }
             }
-            let (io, rbuf) = conn.io_and_read_buf();
-            match poll_read_buf(io, rbuf, cx) {
+            // The rest of a Content-Length body is asked for in one read.
+            let expect = match self.decoder.kind() {
+                Framing::Length(n) => n.saturating_sub(self.bytes + conn.read_buf.len() as u64),
+                _ => 0,
+            };
+            match conn.poll_fill(expect, cx) {
                 Poll::Pending => {
                     // The body stalled mid-way: send our delayed ACK now, once per stall. A
                     // sender holding its last short segment under Nagle until everything before
@@ -265,7 +269,7 @@ impl H1Body {
                     // Bodies that arrive whole never get here.
                     if !self.stalled {
                         self.stalled = true;
-                        io.ack_now();
+                        conn.io.ack_now();
                     }
                     return Poll::Pending;
                 }

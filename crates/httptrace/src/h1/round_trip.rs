@@ -870,8 +870,7 @@ impl<'c, 't> Exchange<'c, 't> {
                 }
             }
             // Need more bytes.
-            let (io, rbuf) = self.conn.io_and_read_buf();
-            let n = match super::conn::poll_read_buf(io, rbuf, cx) {
+            let n = match self.conn.poll_fill(0, cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => {
                     self.conn.broken = true;
