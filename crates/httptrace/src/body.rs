@@ -46,6 +46,10 @@ impl Body {
     /// Wrap any `http_body::Body`. Sent with `Content-Length` when its size hint is exact,
     /// otherwise with `Transfer-Encoding: chunked`. Not replayable: a request with such a body
     /// is never retried and 307/308 redirects are not followed.
+    ///
+    /// The length is checked as the body is sent: yielding more or fewer bytes than an exact
+    /// hint fails the request ([`Error::is_request`](crate::Error::is_request)). A body hinting
+    /// 0 bytes is read to its end too unless `is_end_stream` already says it ended.
     pub fn wrap<B>(body: B) -> Body
     where
         B: HttpBody + Send + 'static,
@@ -98,6 +102,12 @@ impl Body {
     /// True for a body known to be empty.
     pub fn is_empty(&self) -> bool {
         self.len() == Some(0)
+    }
+
+    /// A stream whose size hint says 0 bytes but which has not said it ended: it is polled
+    /// (and any data it yields fails the request as a length mismatch) instead of trusted.
+    pub(crate) fn is_unended_empty_stream(&self) -> bool {
+        matches!(&self.kind, BodyKind::Stream { body, len: Some(0) } if !body.is_end_stream())
     }
 
     /// A copy of a replayable body (`None` for streams).

@@ -469,7 +469,7 @@ pub(crate) fn round_trip<'a>(
         // ---- open the stream
         let send = conn.shared.send.clone();
         let mut send = send.ready().await.map_err(|e| classify(e, &conn))?;
-        let end_of_stream = body.is_empty();
+        let end_of_stream = body.is_empty() && !body.is_unended_empty_stream();
         let (resp_fut, send_stream) = {
             let mut req = Request::new(());
             *req.method_mut() = method.clone();

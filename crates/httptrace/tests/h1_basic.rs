@@ -279,3 +279,84 @@ async fn streamed_body_is_sent_chunked() {
     assert!(rec.has("wrote_request nil"));
     assert!(rec.has("put_idle_conn nil"), "{}", rec.dump());
 }
+
+/// A request body that declares an exact length (`size_hint`) and yields `data`, without
+/// saying it ended until polled to the end.
+struct Declared {
+    data: Option<Bytes>,
+    declared: u64,
+}
+
+impl http_body::Body for Declared {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        std::task::Poll::Ready(self.data.take().map(|d| Ok(http_body::Frame::data(d))))
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.declared)
+    }
+}
+
+/// A streamed body whose size hint says 0 is read to its end, not trusted: one that then
+/// yields data fails the request (a request error, reported in wrote_request), with a method
+/// that sends `Content-Length: 0` and with one that sends no framing at all; one that yields
+/// nothing goes out as an empty body.
+#[tokio::test]
+async fn a_stream_declaring_zero_bytes_is_checked() {
+    let srv = Server::hello().start().await.unwrap();
+    let client = support::client();
+    for method in [http::Method::GET, http::Method::POST] {
+        let rec = Recorder::new();
+        let body = Body::wrap(Declared {
+            data: Some(Bytes::from_static(b"12345")),
+            declared: 0,
+        });
+        let res = guard(
+            client
+                .request(method.clone(), &srv.url("/z"))
+                .body(body)
+                .trace(rec.trace())
+                .send(),
+        )
+        .await;
+        let err = match res {
+            Ok(r) => panic!(
+                "{method}: a 5-byte body declared as 0 bytes was accepted: {}\n  {}",
+                r.status(),
+                rec.dump()
+            ),
+            Err(e) => e,
+        };
+        assert!(err.is_request(), "{method}: {err:?}\n  {}", rec.dump());
+        assert!(
+            matches!(rec.wrote_request_errs().first(), Some(Some(_))),
+            "{method}: wrote_request must report the mismatch\n  {}",
+            rec.dump()
+        );
+
+        let body = Body::wrap(Declared {
+            data: None,
+            declared: 0,
+        });
+        let resp = guard(
+            client
+                .request(method.clone(), &srv.url("/e"))
+                .body(body)
+                .send(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{method} with an empty stream: {e:?}"));
+        assert_eq!(resp.status(), 200);
+        guard(resp.into_body().bytes()).await.unwrap();
+    }
+    let reqs = srv.requests();
+    let empties: Vec<_> = reqs.iter().filter(|r| r.path() == "/e").collect();
+    assert_eq!(empties.len(), 2, "{reqs:?}");
+    assert!(empties.iter().all(|r| r.body.is_empty()));
+}

@@ -904,7 +904,7 @@ async fn request_body_length_other_than_declared_is_a_request_error() {
         let (_, srv, c) =
             h2_server(Server::builder().handler(|r| Response::text(r.body.len().to_string())))
                 .await;
-        for (declared, data) in [(10, &b"12345"[..]), (3, &b"12345"[..])] {
+        for (declared, data) in [(10, &b"12345"[..]), (3, &b"12345"[..]), (0, &b"12345"[..])] {
             let rec = Recorder::new();
             let body = Body::wrap(Declared {
                 data: Some(Bytes::from_static(data)),
@@ -931,6 +931,15 @@ async fn request_body_length_other_than_declared_is_a_request_error() {
                 rec.dump()
             );
         }
+        // A stream declaring 0 bytes that yields none is read to its end and sent empty.
+        let body = Body::wrap(Declared {
+            data: None,
+            declared: 0,
+        });
+        let r = guard(c.post(&srv.url("/up")).body(body).send())
+            .await
+            .unwrap();
+        assert_eq!(&guard(r.into_body().bytes()).await.unwrap()[..], b"0");
         let (res, rec) = get(&c, &srv.url("/")).await;
         ok_or_dump(res, &rec);
         assert_eq!(srv.connections_accepted(), 1);

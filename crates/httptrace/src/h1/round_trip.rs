@@ -672,8 +672,14 @@ impl<'c, 't> Exchange<'c, 't> {
                 BodySrc::Done
             }
             BodyKind::Stream { body, .. } => match framing {
-                // A stream known to be empty: nothing framed, nothing sent.
-                RequestFraming::None => BodySrc::Done,
+                // A stream that said it is empty and ended: nothing framed, nothing sent.
+                RequestFraming::None if body.is_end_stream() => BodySrc::Done,
+                // One that says it is empty but has not ended is read to its end (nothing is
+                // framed; any data it yields fails the request as a length mismatch).
+                RequestFraming::None => BodySrc::Stream {
+                    body,
+                    enc: Encoder::length(0),
+                },
                 RequestFraming::Length(n) => BodySrc::Stream {
                     body,
                     enc: Encoder::length(n),
