@@ -270,7 +270,9 @@ impl ClientBuilder {
         self.max_idle_per_host = n;
         self
     }
-    /// Idle connections kept in all (default 256); the oldest is evicted beyond it.
+    /// Idle connections kept in all (default 256); the oldest is evicted beyond it. `0` keeps
+    /// none: a returned connection is closed and `put_idle_conn` reports the refusal (unlike
+    /// Go's `MaxIdleConns`, where 0 means no limit).
     pub fn max_idle(mut self, n: usize) -> Self {
         self.max_idle = n;
         self

@@ -374,11 +374,16 @@ impl Pool {
                 hand_over(k, &mut pending, &mut late_guards);
                 match pending {
                     None => None,
-                    Some(conn) if k.idle.len() >= self.shared.cfg.max_idle_per_host => Some((
-                        Error::new(Kind::TooManyIdle),
-                        conn,
-                        CloseReason::TooManyIdle,
-                    )),
+                    Some(conn)
+                        if k.idle.len() >= self.shared.cfg.max_idle_per_host
+                            || self.shared.cfg.max_idle == 0 =>
+                    {
+                        Some((
+                            Error::new(Kind::TooManyIdle),
+                            conn,
+                            CloseReason::TooManyIdle,
+                        ))
+                    }
                     Some(conn) => {
                         k.idle.push(IdleConn {
                             conn,

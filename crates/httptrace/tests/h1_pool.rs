@@ -133,6 +133,32 @@ async fn max_idle_per_host_zero_keeps_nothing() {
     assert_eq!(srv.connections_accepted(), 2);
 }
 
+/// `max_idle(0)` keeps no idle connection: the returned one is closed, and `put_idle_conn`
+/// says so (it reported the connection pooled while the pool evicted it at once).
+#[tokio::test]
+async fn max_idle_zero_keeps_nothing_and_says_so() {
+    let srv = Server::hello().start().await.unwrap();
+    let client = support::builder().max_idle(0).build().unwrap();
+    for _ in 0..2 {
+        let rec = Recorder::new();
+        get_traced(&client, &srv.url("/"), &rec).await.unwrap();
+        assert!(
+            rec.has("got_conn reused=false was_idle=false"),
+            "{}",
+            rec.dump()
+        );
+        let errs = rec.put_idle_errs();
+        assert_eq!(errs.len(), 1, "{}", rec.dump());
+        assert!(
+            errs[0].is_some(),
+            "put_idle_conn reported it pooled\n  {}",
+            rec.dump()
+        );
+    }
+    assert!(srv.wait_connections(2, Duration::from_secs(5)).await);
+    assert_eq!(srv.connections_accepted(), 2);
+}
+
 #[tokio::test]
 async fn lifo_most_recently_returned_connection_is_used_first() {
     let srv = slow_server().await;
