@@ -407,7 +407,10 @@ impl TlsConnector {
                         msg(format!("invalid TLS server name {server_name:?}: {e}")),
                     )
                 })?;
-                (n, Some(server_name.to_owned()))
+                // The SNI (and Go's ConnectionState.ServerName) carry no trailing dot; rustls
+                // strips it on the wire and the certificate check accepts the absolute name.
+                let sni = server_name.strip_suffix('.').unwrap_or(server_name);
+                (n, Some(sni.to_owned()))
             }
         };
         let connecting = BoxedConnect::start(config, name, stream);
@@ -889,6 +892,15 @@ mod tests {
         assert_eq!(st2.alpn.as_deref(), Some("http/1.1"));
         assert!(!st2.resumed, "first handshake with this name");
         read_hello(&mut s2).await;
+
+        // An absolute name (trailing dot): verified against the certificate for "localhost",
+        // reported without the dot (the SNI carries none), as Go reports it.
+        let (mut s4, st4) = c
+            .handshake(tcp(addr).await, "localhost.", Alpn::Http1, &tracer)
+            .await
+            .unwrap();
+        assert_eq!(st4.server_name.as_deref(), Some("localhost"));
+        read_hello(&mut s4).await;
 
         // Same name again, other ALPN config: the shared session store resumes.
         let (_s3, st3) = c
