@@ -1483,7 +1483,45 @@ fn validate(method: &Method, url: &Uri, headers: &HeaderMap) -> Result<(), Error
     for (name, value) in headers {
         validate_header(name, value).map_err(|e| Error::with(Kind::InvalidRequest, e))?;
     }
+    if let Some(h) = headers.get(http::header::HOST) {
+        if !valid_host_header(h.as_bytes()) {
+            return Err(Error::with(
+                Kind::InvalidRequest,
+                msg(format!("invalid Host header {h:?}")),
+            ));
+        }
+    }
     Ok(())
+}
+
+/// Go's `httpguts.ValidHostHeader`: the bytes a `Host` value (host, optional port, IPv6
+/// literal with zone) can hold; anything else (spaces, controls, non-ASCII) is refused rather
+/// than sent (HTTP/1.1) or dropped for the URL's authority (HTTP/2's `:authority`).
+fn valid_host_header(h: &[u8]) -> bool {
+    h.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b'-'
+                    | b'.'
+                    | b':'
+                    | b';'
+                    | b'='
+                    | b'['
+                    | b']'
+                    | b'_'
+                    | b'~'
+            )
+    })
 }
 
 fn request_target<'u>(url: &'u Uri, route: &Route) -> Cow<'u, str> {

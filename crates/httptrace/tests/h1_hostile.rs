@@ -540,3 +540,51 @@ async fn illegal_request_targets_refused() {
     let res = guard(client.execute(httptrace::RequestTraceExt::with_trace(req, rec.trace()))).await;
     assert_refused(res, &rec, &peer, "relative URL").await;
 }
+
+/// A `Host` header holding what no host can (Go's `ValidHostHeader`): refused before a byte
+/// leaves. Over HTTP/2 a non-UTF-8 one was dropped for the URL's authority; over HTTP/1.1 it
+/// was sent as given.
+#[tokio::test]
+async fn invalid_host_header_refused() {
+    let peer = ScriptedPeer::start(vec![]).await.unwrap();
+    let client = support::client();
+    for (value, what) in [
+        (&b"bad\xffhost"[..], "non-ASCII Host"),
+        (&b"a b"[..], "space in Host"),
+        (&b"a/b"[..], "slash in Host"),
+        (&b"a\tb"[..], "tab in Host"),
+    ] {
+        let mut req = http::Request::get(peer.url("/"))
+            .body(Body::empty())
+            .unwrap();
+        req.headers_mut().insert(
+            http::header::HOST,
+            http::HeaderValue::from_bytes(value).unwrap(),
+        );
+        let rec = Recorder::new();
+        let res =
+            guard(client.execute(httptrace::RequestTraceExt::with_trace(req, rec.trace()))).await;
+        assert_refused(res, &rec, &peer, what).await;
+    }
+    // What a Host can hold goes out as given.
+    let peer = ScriptedPeer::start(vec![Script::new()
+        .read_head()
+        .write(ok_response("ok"))
+        .hold()])
+    .await
+    .unwrap();
+    let mut req = http::Request::get(peer.url("/"))
+        .body(Body::empty())
+        .unwrap();
+    req.headers_mut().insert(
+        http::header::HOST,
+        http::HeaderValue::from_static("[fe80::1%25eth0]:8080"),
+    );
+    let resp = guard(client.execute(req)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let sent = String::from_utf8_lossy(&peer.received(0)).into_owned();
+    assert!(
+        sent.contains("\r\nHost: [fe80::1%25eth0]:8080\r\n"),
+        "{sent}"
+    );
+}
