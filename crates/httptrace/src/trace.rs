@@ -388,11 +388,15 @@ impl ClientTrace {
         ///
         /// HTTP/1.1: after the last body byte (and the chunked terminator) was written, or when
         /// the body was withheld because the server answered before `100 Continue` (then
-        /// `err` is `None`), or when a write failed. Fires once per attempt, so a retried
-        /// request reports it again.
+        /// `err` is `None`, as in Go), or when a write failed. A final response arriving
+        /// mid-body ends the write early with a `Canceled` error when it closes the connection
+        /// (the rest is not sent) and, when it does not, the write goes on while the response
+        /// is read and fires this when it ends (with that error if the response ends first).
+        /// Fires once per attempt, so a retried request reports it again.
         ///
         /// HTTP/2: after the HEADERS frame when there is no body, else after the last DATA frame;
-        /// with the error when the body write or the 100-continue wait failed.
+        /// with the error when the body write or the 100-continue wait failed, or a `Canceled`
+        /// error when the response ended (or was dropped) before the body was sent.
         on_wrote_request, wrote_request, Fn(&WroteRequestInfo)
     );
 

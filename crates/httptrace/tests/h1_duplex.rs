@@ -216,3 +216,40 @@ async fn an_early_response_then_a_reset_returns_the_response() {
         ),
     }
 }
+
+/// A final response that closes the connection arrives mid-upload and the server keeps the
+/// connection open without reading: the rest of the body is not sent, and wrote_request says
+/// the write was abandoned (it reported a complete write).
+#[tokio::test]
+async fn a_closing_response_mid_upload_reports_the_write_abandoned() {
+    let peer = ScriptedPeer::start(vec![Script::new()
+        .read_head()
+        .write("HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+        .hold()])
+    .await
+    .unwrap();
+    let client = support::client();
+    let body = vec![b'q'; 64 * 1024 * 1024];
+    let rec = Recorder::new();
+    let r = guard(
+        client
+            .post(&peer.url("/"))
+            .body(body)
+            .trace(rec.trace())
+            .send(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}\n  {}", rec.dump()));
+    assert_eq!(r.status(), 413);
+    let errs = rec.wrote_request_errs();
+    assert_eq!(errs.len(), 1, "{}", rec.dump());
+    let err = errs[0]
+        .as_ref()
+        .unwrap_or_else(|| panic!("a withheld body reported written\n  {}", rec.dump()));
+    assert!(err.to_string().contains("abandoned"), "{err}");
+    assert!(
+        rec.put_idle_errs().iter().all(|e| e.is_some()),
+        "{}",
+        rec.dump()
+    );
+}

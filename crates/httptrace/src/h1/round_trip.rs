@@ -166,9 +166,12 @@ pub(crate) fn round_trip<'a>(
         let mut continuing = false;
         if send_body {
             match poll_fn(|cx| ex.poll_write_all(cx)).await {
-                Ok(WriteEnd::Written) | Ok(WriteEnd::Withheld) => {
-                    t.wrote_request(&WroteRequestInfo { err: None })
-                }
+                Ok(WriteEnd::Written) => t.wrote_request(&WroteRequestInfo { err: None }),
+                // The rest of the body is not sent: say so (Go's write loop would go on until
+                // the connection closed under it, and report that error).
+                Ok(WriteEnd::Withheld) => t.wrote_request(&WroteRequestInfo {
+                    err: Some(Error::write_abandoned("closes the connection")),
+                }),
                 // The response body finishes the write and fires wrote_request.
                 Ok(WriteEnd::Continuing) => continuing = true,
                 Err(e) => {
