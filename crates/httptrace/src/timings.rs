@@ -177,8 +177,23 @@ impl Timings {
                 });
             })
             .on_get_conn(move |_| t1.mark(|m, now| m.get_conn = Some(now)))
-            .on_dns_start(move |_| t2.mark(|m, now| m.dns_start = Some(now)))
-            .on_dns_done(move |_| t3.mark(|m, now| m.dns_done = Some(now)))
+            // Connection work that reports after `got_conn` belongs to a dial this request
+            // started and then did not use (it took a connection another request returned):
+            // not this hop's (the connect hooks below do the same).
+            .on_dns_start(move |_| {
+                t2.mark(|m, now| {
+                    if m.got_conn.is_none() {
+                        m.dns_start = Some(now);
+                    }
+                })
+            })
+            .on_dns_done(move |_| {
+                t3.mark(|m, now| {
+                    if m.got_conn.is_none() {
+                        m.dns_done = Some(now);
+                    }
+                })
+            })
             .on_connect_start(move |_, _| {
                 t4.mark(|m, now| {
                     if m.got_conn.is_none() && m.connect_start.is_none() {
@@ -196,12 +211,18 @@ impl Timings {
             })
             .on_tls_handshake_start(move || {
                 t6.mark(|m, now| {
-                    if m.tls_start.is_none() {
+                    if m.got_conn.is_none() && m.tls_start.is_none() {
                         m.tls_start = Some(now);
                     }
                 })
             })
-            .on_tls_handshake_done(move |_, _| t7.mark(|m, now| m.tls_done = Some(now)))
+            .on_tls_handshake_done(move |_, _| {
+                t7.mark(|m, now| {
+                    if m.got_conn.is_none() {
+                        m.tls_done = Some(now);
+                    }
+                })
+            })
             .on_got_conn(move |i| {
                 let (reused, conn) = (i.reused, i.conn.clone());
                 t8.mark(|m, now| {
@@ -243,7 +264,14 @@ impl Timings {
                     }
                 })
             })
-            .on_retry(move |_| t15.mark(|_, _| {}))
+            // The attempt a retry follows ended with this error.
+            .on_retry(move |i| {
+                let err = i.err.to_string();
+                t15.mark(|m, now| {
+                    m.error.get_or_insert(err);
+                    m.body_done.get_or_insert(now);
+                })
+            })
             .on_redirect(move |_| t16.mark(|_, _| {}))
     }
 
@@ -262,7 +290,14 @@ impl Timings {
 
 impl Marks {
     fn phases(&self, origin: Option<Instant>) -> HopTimings {
-        let conn_work = [self.dns_start, self.connect_start, self.tls_start]
+        // A reused connection: whatever dial this request began is not part of its timeline.
+        let reused = self.reused == Some(true);
+        let (dns_start, connect_start, tls_start) = if reused {
+            (None, None, None)
+        } else {
+            (self.dns_start, self.connect_start, self.tls_start)
+        };
+        let conn_work = [dns_start, connect_start, tls_start]
             .into_iter()
             .flatten()
             .min();
@@ -287,9 +322,9 @@ impl Marks {
             reused: self.reused,
             conn: self.conn.as_deref().cloned(),
             blocked,
-            dns: span(self.dns_start, self.dns_done),
-            connect: span(self.connect_start, self.connect_done),
-            tls: span(self.tls_start, self.tls_done),
+            dns: span(dns_start, self.dns_done),
+            connect: span(connect_start, self.connect_done),
+            tls: span(tls_start, self.tls_done),
             send: span(self.got_conn, self.wrote_request),
             wait,
             receive: span(self.first_byte, self.body_done),
