@@ -751,6 +751,7 @@ impl<'c> Call<'c> {
         let cfg = &self.client.cfg;
         let mut hop: u32 = 0;
         let mut body_replayable: bool;
+        let explicit_referer = headers.contains_key(http::header::REFERER);
         loop {
             // Validated, and routed once per hop (retries reuse the route).
             // Matched as a temporary, not a named local: a local would stay in the state
@@ -772,6 +773,22 @@ impl<'c> Call<'c> {
                     return Err(e);
                 }
             };
+            // Go's `Client.send`: credentials in this hop's URL are sent as Basic auth unless
+            // the request carries its own Authorization; they are not kept for the next hop.
+            let url_auth = match url_credentials(url, headers) {
+                Ok(a) => a,
+                Err(e) => {
+                    let e = e.with_url(url);
+                    t.request_done(&RequestDoneInfo {
+                        status: None,
+                        err: Some(e.clone()),
+                    });
+                    return Err(e);
+                }
+            };
+            if let Some(v) = url_auth.clone() {
+                headers.insert(http::header::AUTHORIZATION, v);
+            }
             let mut attempt: u32 = 0;
             let resp = loop {
                 if t.wants(|h| h.request_start()) {
@@ -833,10 +850,18 @@ impl<'c> Call<'c> {
                     }
                 }
             };
-            // Redirects.
+            // Redirects (none looked at when they are off: the 3xx is the answer as it is).
             let status = resp.status();
-            if hop < cfg.redirect.max {
-                if let Some(next) = redirect::next_hop(method, url, &resp, body_replayable) {
+            let next = if cfg.redirect.max > 0 {
+                redirect::next_hop(method, url, &resp, body_replayable)
+            } else {
+                Ok(None)
+            };
+            let stop = match next {
+                Ok(Some(next)) if hop < cfg.redirect.max => {
+                    if url_auth.is_some() {
+                        headers.remove(http::header::AUTHORIZATION);
+                    }
                     let (resp_parts, resp_body) = resp.into_parts();
                     drop(resp_parts);
                     redirect::discard(resp_body).await;
@@ -852,23 +877,30 @@ impl<'c> Call<'c> {
                     }
                     if redirect::host_changed(url, &next.url) {
                         redirect::strip_credentials(headers);
-                        // A Host set for the first host must not follow to another.
                         headers.remove(http::header::HOST);
+                    } else if next.absolute {
+                        // Go keeps a caller's Host only through a Location without a scheme.
+                        headers.remove(http::header::HOST);
+                    }
+                    // Go's Referer: the hop that redirected (unless the caller set one).
+                    if !explicit_referer {
+                        match redirect::referer(url, &next.url) {
+                            Some(r) => headers.insert(http::header::REFERER, r),
+                            None => headers.remove(http::header::REFERER),
+                        };
                     }
                     *method = next.method;
                     *url = next.url;
                     hop += 1;
                     continue;
                 }
-            } else if cfg.redirect.max > 0
-                && redirect::is_redirect(status)
-                && redirect::has_location(&resp)
-            {
-                let e = Error::with(
-                    Kind::Redirect,
-                    msg(format!("stopped after {} redirects", cfg.redirect.max)),
-                )
-                .with_url(url);
+                Ok(Some(_)) => Some(format!("stopped after {} redirects", cfg.redirect.max)),
+                Ok(None) => None,
+                // Go: "failed to parse Location header" (or an unsupported scheme).
+                Err(m) => Some(m),
+            };
+            if let Some(m) = stop {
+                let e = Error::with(Kind::Redirect, msg(m)).with_url(url);
                 t.request_done(&RequestDoneInfo {
                     status: Some(status),
                     err: Some(e.clone()),
@@ -1464,6 +1496,29 @@ fn is_replayable_method(method: &Method, headers: &HeaderMap) -> bool {
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     ) || headers.contains_key("idempotency-key")
         || headers.contains_key("x-idempotency-key")
+}
+
+/// `Authorization: Basic ...` for the `user:password@` of `url`, when it has one and the
+/// request has no Authorization of its own (Go's `Client.send`). A userinfo with a bad `%`
+/// escape or non-UTF-8 bytes is refused, as Go's URL parser refuses it.
+fn url_credentials(url: &Uri, headers: &HeaderMap) -> Result<Option<HeaderValue>, Error> {
+    let Some((userinfo, _)) = url.authority().and_then(|a| a.as_str().rsplit_once('@')) else {
+        return Ok(None);
+    };
+    if headers.contains_key(http::header::AUTHORIZATION) {
+        return Ok(None);
+    }
+    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let decode = crate::dial::proxy::percent_decode;
+    let (Some(user), Some(pass)) = (decode(user), decode(pass)) else {
+        return Err(Error::with(
+            Kind::InvalidRequest,
+            msg("invalid percent-encoding or non-UTF-8 bytes in the URL's credentials"),
+        ));
+    };
+    HeaderValue::try_from(crate::dial::proxy::basic_auth(&user, &pass))
+        .map(Some)
+        .map_err(|e| Error::with(Kind::InvalidRequest, e))
 }
 
 /// Refuse what cannot be sent safely, before any hook fires or byte leaves.

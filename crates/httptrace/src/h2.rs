@@ -112,7 +112,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl H2Pool {
-    /// A live connection for `key`, with `got_conn` fired for the new stream.
     /// The dial in progress for `key`, if any: its receiver ends when that dial does.
     pub(crate) fn dial_in_progress(&self, key: &PoolKey) -> Option<watch::Receiver<()>> {
         lock(&self.state).dialing.get(key).cloned()
@@ -131,6 +130,7 @@ impl H2Pool {
         self.checkout(key, t)
     }
 
+    /// A live connection for `key`, with a stream accounted for the request (`acquire`).
     pub(crate) fn checkout(&self, key: &PoolKey, t: &Tracer) -> Option<H2Conn> {
         let conn = self.find(key)?;
         conn.acquire(t);

@@ -360,3 +360,82 @@ async fn a_stream_declaring_zero_bytes_is_checked() {
     assert_eq!(empties.len(), 2, "{reqs:?}");
     assert!(empties.iter().all(|r| r.body.is_empty()));
 }
+
+/// Go's `Client.send`: `user:password@` in the URL goes out as `Authorization: Basic`
+/// (percent-escapes decoded), unless the request has its own Authorization. Per hop: a relative
+/// Location keeps the URL's credentials (Go's `ResolveReference` keeps the userinfo), an
+/// absolute one without credentials gets no Authorization (it was never one of the caller's
+/// headers, which are what Go copies).
+#[tokio::test]
+async fn url_credentials_are_sent_as_basic_auth() {
+    let port = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(0));
+    let p2 = port.clone();
+    let srv = Server::builder()
+        .handler(move |req| match req.path() {
+            "/old" => httptrace_peers::Response::new(302).header("Location", "/new"),
+            "/abs" => httptrace_peers::Response::new(302).header(
+                "Location",
+                format!(
+                    "http://127.0.0.1:{}/new2",
+                    p2.load(std::sync::atomic::Ordering::SeqCst)
+                ),
+            ),
+            _ => httptrace_peers::Response::hello(),
+        })
+        .start()
+        .await
+        .unwrap();
+    port.store(srv.port(), std::sync::atomic::Ordering::SeqCst);
+    let client = support::client();
+    let port = srv.port();
+    let url = |creds: &str, path: &str| format!("http://{creds}@127.0.0.1:{port}{path}");
+    // base64("us@er:p:ss")
+    guard(client.get(&url("us%40er:p%3Ass", "/a")).send())
+        .await
+        .unwrap();
+    // base64("user:")
+    guard(client.get(&url("user", "/b")).send()).await.unwrap();
+    guard(
+        client
+            .get(&url("user:pw", "/c"))
+            .header("Authorization", "Bearer t")
+            .send(),
+    )
+    .await
+    .unwrap();
+    guard(client.get(&url("user:pw", "/old")).send())
+        .await
+        .unwrap();
+    guard(client.get(&url("user:pw", "/abs")).send())
+        .await
+        .unwrap();
+    // A bad escape is refused before anything is sent, as Go's URL parser refuses it.
+    let err = guard(client.get(&url("us%zzer:pw", "/d")).send())
+        .await
+        .unwrap_err();
+    assert!(err.is_request(), "{err:?}");
+
+    let reqs = srv.requests();
+    let auth: Vec<(String, Option<String>)> = reqs
+        .iter()
+        .map(|r| {
+            (
+                r.path().to_string(),
+                r.header("authorization").map(String::from),
+            )
+        })
+        .collect();
+    let want = |p: &str, a: Option<&str>| (p.to_string(), a.map(String::from));
+    assert_eq!(
+        auth,
+        [
+            want("/a", Some("Basic dXNAZXI6cDpzcw==")),
+            want("/b", Some("Basic dXNlcjo=")),
+            want("/c", Some("Bearer t")),
+            want("/old", Some("Basic dXNlcjpwdw==")),
+            want("/new", Some("Basic dXNlcjpwdw==")),
+            want("/abs", Some("Basic dXNlcjpwdw==")),
+            want("/new2", None),
+        ]
+    );
+}

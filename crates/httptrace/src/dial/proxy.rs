@@ -243,35 +243,38 @@ pub(crate) fn base64(data: &[u8]) -> String {
 // Proxy URLs
 // ---------------------------------------------------------------------------------------------
 
-fn percent_decode(s: &str) -> Result<String, Error> {
+/// `%XX` escapes decoded; `None` for a bad escape or bytes that are not UTF-8 (Go's
+/// `url.Parse` refuses both in a userinfo).
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
             let hex = |c: u8| (c as char).to_digit(16);
-            match (
-                b.get(i + 1).and_then(|&c| hex(c)),
-                b.get(i + 2).and_then(|&c| hex(c)),
-            ) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => {
-                    return Err(Error::with(
-                        Kind::Builder,
-                        msg("invalid percent-encoding in proxy credentials"),
-                    ))
-                }
-            }
+            let (h, l) = (
+                b.get(i + 1).and_then(|&c| hex(c))?,
+                b.get(i + 2).and_then(|&c| hex(c))?,
+            );
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8(out)
-        .map_err(|_| Error::with(Kind::Builder, msg("proxy credentials are not UTF-8")))
+    String::from_utf8(out).ok()
+}
+
+/// The `user:password` of a userinfo, decoded; a builder error naming proxy credentials.
+fn proxy_credentials(user: &str, pass: &str) -> Result<(String, String), Error> {
+    match (percent_decode(user), percent_decode(pass)) {
+        (Some(u), Some(p)) => Ok((u, p)),
+        _ => Err(Error::with(
+            Kind::Builder,
+            msg("invalid percent-encoding or non-UTF-8 bytes in proxy credentials"),
+        )),
+    }
 }
 
 /// `s` (a proxy URL, possibly malformed) with its credentials, if any, replaced by `***`,
@@ -322,7 +325,7 @@ pub(crate) fn parse_proxy_url(s: &str) -> Result<Arc<ProxyTarget>, Error> {
         None => None,
         Some(u) => {
             let (user, pass) = u.split_once(':').unwrap_or((u, ""));
-            Some((percent_decode(user)?, percent_decode(pass)?))
+            Some(proxy_credentials(user, pass)?)
         }
     };
     let (host, port) = if let Some(r) = hostport.strip_prefix('[') {
