@@ -262,6 +262,10 @@ fn write_human(
         }
         if o.status.is_some() {
             let dest = match &plan.body_out {
+                // The error below says why the body is not (all) where -o sends it.
+                BodyOut::File(_) | BodyOut::Stdout if o.req == 0 && o.err.is_some() => {
+                    "not saved: see the error".into()
+                }
                 BodyOut::File(p) if o.req == 0 => format!("saved to {}", p.display()),
                 BodyOut::Stdout if o.req == 0 => "written to stdout".into(),
                 _ => "discarded; -o FILE saves it".into(),

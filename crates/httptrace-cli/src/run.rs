@@ -75,6 +75,9 @@ pub struct Plan {
     pub body_out: BodyOut,
     /// Hook behaviour.
     pub hooks: HookOptions,
+    /// `-L --max-redirs 0`: a redirect is an error, as curl's "Maximum (0) redirects followed"
+    /// (without `-L` a 3xx is the answer).
+    pub refuse_redirects: bool,
 }
 
 /// What became of one request.
@@ -120,12 +123,13 @@ fn read_data(arg: &str, strip_newlines: bool) -> Result<Vec<u8>, Fail> {
     Ok(data)
 }
 
-/// `Name: value` (or curl's `Name;` for an empty value).
-fn parse_header(h: &str) -> Result<(HeaderName, HeaderValue), Fail> {
+/// `Name: value`; curl's `Name;` for an empty value; curl's `Name:` (nothing after the colon)
+/// for no such field at all, the client's own included (`None`).
+fn parse_header(h: &str) -> Result<(HeaderName, Option<HeaderValue>), Fail> {
     let (name, value) = match h.split_once(':') {
-        Some((n, v)) => (n.trim(), v.trim()),
+        Some((n, v)) => (n.trim(), Some(v.trim()).filter(|v| !v.is_empty())),
         None => match h.trim().strip_suffix(';') {
-            Some(n) => (n.trim(), ""),
+            Some(n) => (n.trim(), Some("")),
             None => {
                 return Err(Fail::Usage(format!(
                     "bad header {h:?}: expected `Name: value`"
@@ -135,9 +139,38 @@ fn parse_header(h: &str) -> Result<(HeaderName, HeaderValue), Fail> {
     };
     let name = HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| Fail::Usage(format!("bad header name in {h:?}")))?;
-    let value = HeaderValue::from_str(value)
+    let value = value
+        .map(HeaderValue::from_str)
+        .transpose()
         .map_err(|_| Fail::Usage(format!("bad header value in {h:?}")))?;
     Ok((name, value))
+}
+
+/// Header fields in command-line order.
+type Fields = Vec<(HeaderName, HeaderValue)>;
+
+/// The fields `-H` asks for, in order, and the names it removes (`Name:`): a removed name drops
+/// the fields given before it and the client's default (an empty `User-Agent` is how the
+/// library is told to send none; a removed `Host` leaves the URL's).
+fn header_args(args: &[String]) -> Result<(Fields, Vec<HeaderName>), Fail> {
+    let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
+    let mut removed: Vec<HeaderName> = Vec::new();
+    for h in args {
+        match parse_header(h)? {
+            (name, Some(value)) => {
+                removed.retain(|n| *n != name);
+                headers.push((name, value));
+            }
+            (name, None) => {
+                headers.retain(|(n, _)| *n != name);
+                if name == http::header::USER_AGENT {
+                    headers.push((name.clone(), HeaderValue::from_static("")));
+                }
+                removed.push(name);
+            }
+        }
+    }
+    Ok((headers, removed))
 }
 
 /// The URL, with `http://` assumed when no scheme is given (as curl does).
@@ -164,18 +197,14 @@ fn secs(flag: &str, v: f64) -> Result<Duration, Fail> {
 /// Build the plan from the arguments.
 pub fn plan(a: &RequestArgs) -> Result<Plan, Fail> {
     let url = parse_url(a.url.as_deref().unwrap_or_default())?;
-    let mut headers = a
-        .headers
-        .iter()
-        .map(|h| parse_header(h))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (mut headers, removed) = header_args(&a.headers)?;
     let body = if !a.data.is_empty() {
         let parts = a
             .data
             .iter()
             .map(|d| read_data(d, true))
             .collect::<Result<Vec<_>, _>>()?;
-        if !headers.iter().any(|(n, _)| *n == CONTENT_TYPE) {
+        if !headers.iter().any(|(n, _)| *n == CONTENT_TYPE) && !removed.contains(&CONTENT_TYPE) {
             headers.push((
                 CONTENT_TYPE,
                 HeaderValue::from_static("application/x-www-form-urlencoded"),
@@ -228,6 +257,7 @@ pub fn plan(a: &RequestArgs) -> Result<Plan, Fail> {
             beyond_go: !matches!(mode, Mode::Events(EventsFormat::Ndjson)),
             abort_on_1xx: a.abort_on_1xx,
         },
+        refuse_redirects: a.location && a.max_redirs == 0,
     })
 }
 
@@ -260,10 +290,11 @@ pub fn client(a: &RequestArgs) -> Result<Client, Fail> {
         .expect_continue_timeout(Duration::from_millis(a.expect_100_timeout))
         .max_redirects(if a.location { a.max_redirs } else { 0 })
         .tls_session_resumption(a.tls_resume);
-    if let Some(s) = a.connect_timeout {
+    // As in curl, 0 means no limit (`--connect-timeout 0`: the default one).
+    if let Some(s) = a.connect_timeout.filter(|s| *s != 0.0) {
         b = b.connect_timeout(Some(secs("--connect-timeout", s)?));
     }
-    if let Some(s) = a.max_time {
+    if let Some(s) = a.max_time.filter(|s| *s != 0.0) {
         b = b.timeout(Some(secs("--max-time", s)?));
     }
     let base: Arc<dyn Resolve> = match a.dns {
@@ -428,13 +459,22 @@ async fn one(ctx: &Ctx, i: usize) -> Outcome {
             out.version = Some(resp.version());
             out.headers = Some(resp.headers().clone());
             out.conn = resp.body().conn_info().cloned();
+            if ctx.plan.refuse_redirects
+                && matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308)
+                && resp.headers().contains_key(http::header::LOCATION)
+            {
+                out.err = Some("maximum (0) redirects followed".into());
+            }
             let mut body = resp.into_body();
-            let mut sink = match open_body_out(&ctx.plan.body_out, i) {
-                Ok(s) => s,
-                Err(e) => {
-                    out.err = Some(e);
-                    None
-                }
+            let mut sink = match out.err {
+                Some(_) => None,
+                None => match open_body_out(&ctx.plan.body_out, i) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        out.err = Some(e);
+                        None
+                    }
+                },
             };
             if out.err.is_none() {
                 loop {
@@ -524,10 +564,36 @@ mod tests {
     fn headers() {
         let (n, v) = parse_header("X-A:  b c ").unwrap();
         assert_eq!(n.as_str(), "x-a");
-        assert_eq!(v, "b c");
+        assert_eq!(v.unwrap(), "b c");
         let (n, v) = parse_header("X-Empty;").unwrap();
-        assert_eq!((n.as_str(), v.as_bytes()), ("x-empty", &b""[..]));
+        assert_eq!((n.as_str(), v.unwrap().as_bytes()), ("x-empty", &b""[..]));
+        let (n, v) = parse_header("X-Gone:  ").unwrap();
+        assert_eq!((n.as_str(), v), ("x-gone", None));
         assert!(parse_header("nocolon").is_err());
+    }
+
+    #[test]
+    fn removed_headers() {
+        let args: Vec<String> = [
+            "X-A: 1",
+            "X-B: 2",
+            "X-A:",
+            "User-Agent:",
+            "X-C;",
+            "X-B:",
+            "X-B: 3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (h, removed) = header_args(&args).unwrap();
+        let h: Vec<_> = h
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(h, [("user-agent", ""), ("x-c", ""), ("x-b", "3")]);
+        let removed: Vec<_> = removed.iter().map(|n| n.as_str()).collect();
+        assert_eq!(removed, ["x-a", "user-agent"]);
     }
 
     #[test]
