@@ -664,11 +664,27 @@ impl Client {
 }
 
 /// A request being built by [`Client::get`] and friends.
-#[derive(Debug)]
 #[must_use]
 pub struct RequestBuilder {
     client: Client,
     req: Result<Request<Body>, Error>,
+}
+
+/// The method, the URL (credentials replaced by `***`), the header names (not their values,
+/// which may be secrets) and the body; or the error.
+impl std::fmt::Debug for RequestBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.req {
+            Ok(r) => f
+                .debug_struct("RequestBuilder")
+                .field("method", r.method())
+                .field("url", &crate::error::without_credentials(r.uri()))
+                .field("headers", &r.headers().keys().collect::<Vec<_>>())
+                .field("body", r.body())
+                .finish(),
+            Err(e) => f.debug_tuple("RequestBuilder").field(e).finish(),
+        }
+    }
 }
 
 impl RequestBuilder {

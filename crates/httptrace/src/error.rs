@@ -113,7 +113,7 @@ impl Error {
             inner: Arc::new(Inner {
                 kind: self.inner.kind.clone(),
                 source: self.inner.source.clone(),
-                url: Some(url.clone()),
+                url: Some(without_credentials(url)),
             }),
         }
     }
@@ -131,7 +131,8 @@ impl Error {
         )
     }
 
-    /// The URL of the request this error belongs to, when known.
+    /// The URL of the request this error belongs to, when known; credentials in it
+    /// (`user:password@`) are replaced by `***`, so that printing an error cannot leak them.
     pub fn url(&self) -> Option<&Uri> {
         self.inner.url.as_ref()
     }
@@ -151,7 +152,8 @@ impl Error {
     pub fn is_dns(&self) -> bool {
         matches!(self.inner.kind, Kind::Dns)
     }
-    /// The TCP connection (or the proxy tunnel) could not be established.
+    /// No connection could be made: the name did not resolve ([`is_dns`](Self::is_dns) is true
+    /// too), the TCP connect failed or timed out, or the proxy refused or broke the tunnel.
     pub fn is_connect(&self) -> bool {
         matches!(
             self.inner.kind,
@@ -331,3 +333,16 @@ impl fmt::Display for Elapsed {
 }
 
 impl StdError for Elapsed {}
+
+/// `url` with its `user:password@` replaced by `***@` (Go's `url.Error` prints a redacted URL).
+pub(crate) fn without_credentials(url: &Uri) -> Uri {
+    match url.authority() {
+        Some(a) if a.as_str().contains('@') => {
+            let s = url.to_string();
+            crate::dial::proxy::redact_userinfo(&s)
+                .parse()
+                .unwrap_or_else(|_| url.clone())
+        }
+        _ => url.clone(),
+    }
+}

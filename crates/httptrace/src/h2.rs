@@ -185,12 +185,22 @@ impl H2Conn {
                 Some(since) if was_idle => since.elapsed(),
                 _ => Duration::ZERO,
             };
+            // A hook that panics unwinds the request before the stream's guard exists: take the
+            // stream back off the count then, or the connection never looks idle again.
+            struct Undo<'a>(&'a H2Conn);
+            impl Drop for Undo<'_> {
+                fn drop(&mut self) {
+                    self.0.release();
+                }
+            }
+            let undo = Undo(self);
             t.got_conn(&GotConnInfo {
                 conn: self.shared.info.clone(),
                 reused,
                 was_idle,
                 idle_time,
             });
+            std::mem::forget(undo);
         }
     }
 

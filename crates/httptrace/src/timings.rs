@@ -10,7 +10,9 @@ use http::{Method, StatusCode, Uri};
 use crate::trace::{ClientTrace, ConnInfo};
 
 /// Records monotonic timestamps of one call's hooks. Attach [`Timings::trace`] to a request,
-/// run it, read the body, then look at [`Timings::hops`].
+/// run it, read the body, then look at [`Timings::hops`]. One recorder per call: hooks carry no
+/// request identity, so calls running at once on one recorder mix their marks into its last
+/// hop (use one `Timings` per concurrent request).
 ///
 /// Phases follow HAR's definitions: `blocked` is the time from `get_conn` until the connection
 /// work began (or until the pooled connection was handed over), `dns`, `connect` (TCP only; TLS
@@ -314,7 +316,11 @@ impl Marks {
         let end = self.body_done.or(self.headers);
         HopTimings {
             method: self.method.clone(),
-            url: self.url.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+            url: self
+                .url
+                .as_ref()
+                .map(|u| crate::error::without_credentials(u).to_string())
+                .unwrap_or_default(),
             attempt: self.attempt,
             redirect_hop: self.redirect_hop,
             offset: span(origin, self.start).unwrap_or_default(),

@@ -249,8 +249,10 @@ impl ClientTrace {
         /// (default port 80/443 filled in, IDNA names in punycode, IPv6 in brackets), or the proxy's
         /// `host:port` when a proxy is used.
         ///
-        /// HTTP/2: fires for every request too, with the target's `host:port`, whether the stream
-        /// goes on an existing connection or a new one is dialed.
+        /// HTTP/2: fires for every request too, whether the stream goes on an existing connection
+        /// or a new one is dialed: with the target's `host:port` for a request served by a
+        /// connection already in the pool, and with the first hop's (the proxy's, through a
+        /// proxy) for one that goes through the dial path, as Go reports it.
         on_get_conn, get_conn, Fn(&str)
     );
     setter!(
