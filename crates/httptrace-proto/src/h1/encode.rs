@@ -385,7 +385,9 @@ impl Encoder {
     /// # Errors
     ///
     /// As [`Encoder::finish`]; [`InvalidRequest::HeaderName`] or
-    /// [`InvalidRequest::HeaderValue`] for a bad trailer field; for a body
+    /// [`InvalidRequest::HeaderValue`] for a bad trailer field, and
+    /// `HeaderName` for a framing field (`Content-Length`,
+    /// `Transfer-Encoding`, `Trailer`) given as a trailer; for a body
     /// that is not chunked and non-empty `trailers`,
     /// [`InvalidRequest::TrailersNotChunked`].
     pub fn finish_with_trailers(
@@ -412,6 +414,14 @@ impl Encoder {
             }
             Framing::Chunked { open } => {
                 for (name, value) in trailers {
+                    // Framing fields cannot be trailers (RFC 9110 §6.5.1; Go refuses these
+                    // three as "invalid Trailer key").
+                    if name == http::header::CONTENT_LENGTH
+                        || name == http::header::TRANSFER_ENCODING
+                        || name == http::header::TRAILER
+                    {
+                        return Err(InvalidRequest::HeaderName(name.as_str().to_owned()).into());
+                    }
                     validate_header(name, value)?;
                 }
                 if *open {

@@ -208,7 +208,19 @@ impl ResponseParser {
             // A head with very many fields: do not keep its span table.
             self.spans = Vec::new();
         }
-        let (headers, framing) = result?;
+        let (headers, framing) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                // An error leaves the buffer as it was, as `parse_response_head` does: put the
+                // head back in front (a rare path: a field httparse accepted that `http`
+                // refuses, such as a name over 64 KiB).
+                let mut restored = BytesMut::with_capacity(head.len() + buf.len());
+                restored.extend_from_slice(&head);
+                restored.extend_from_slice(buf);
+                *buf = restored;
+                return Err(e);
+            }
+        };
         Ok(Some(ParsedHead {
             head: ResponseHead {
                 version: line.version,
