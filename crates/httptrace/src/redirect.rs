@@ -212,12 +212,12 @@ pub(crate) fn host_changed(a: &Uri, b: &Uri) -> bool {
         || a.port_u16() != b.port_u16()
 }
 
-/// Go's `shouldCopyHeaderOnRedirect`: the fields that do not follow to another host.
+/// Go's `shouldCopyHeaderOnRedirect`: the fields that do not follow to another host (the
+/// origin's credentials; a `Proxy-Authorization` the caller set is for the proxy, and follows).
 pub(crate) fn strip_credentials(h: &mut HeaderMap) {
     h.remove(http::header::AUTHORIZATION);
     h.remove(http::header::COOKIE);
     h.remove("cookie2");
-    h.remove(http::header::PROXY_AUTHORIZATION);
     h.remove("www-authenticate");
 }
 

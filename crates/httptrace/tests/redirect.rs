@@ -215,6 +215,7 @@ async fn cookie2_dropped_on_redirect_to_other_host() {
             ("Cookie", "a=b"),
             ("Cookie2", "$Version=1"),
             ("WWW-Authenticate", "Basic"),
+            ("Proxy-Authorization", "Basic cHJveHk="),
             ("X-Other", "kept"),
         ],
         ().into(),
@@ -226,6 +227,9 @@ async fn cookie2_dropped_on_redirect_to_other_host() {
     assert_eq!(reqs.len(), 1);
     let r = &reqs[0];
     assert_eq!(r.header("x-other"), Some("kept"));
+    // Go's shouldCopyHeaderOnRedirect: only the origin's credentials are sensitive; the proxy's
+    // follow the request.
+    assert_eq!(r.header("proxy-authorization"), Some("Basic cHJveHk="));
     assert!(r.header("authorization").is_none());
     assert!(r.header("cookie").is_none());
     assert!(r.header("www-authenticate").is_none());
