@@ -176,9 +176,11 @@ pub struct RequestArgs {
     #[arg(short = 'L', long = "location")]
     pub location: bool,
 
-    /// Redirects followed at most with -L.
-    #[arg(long = "max-redirs", value_name = "N", default_value_t = 10)]
-    pub max_redirs: u32,
+    /// Redirects followed at most with -L; -1 for no limit (as curl).
+    #[arg(long = "max-redirs", value_name = "N", default_value_t = 10,
+          allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(-1..=i64::from(u32::MAX)))]
+    pub max_redirs: i64,
 
     /// Limit on establishing each TCP connection, in seconds (fractions allowed).
     #[arg(long = "connect-timeout", value_name = "SECS")]

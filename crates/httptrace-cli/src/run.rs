@@ -288,7 +288,11 @@ pub fn client(a: &RequestArgs) -> Result<Client, Fail> {
         .keep_alive(!a.no_keepalive)
         .max_idle_per_host(go_max_idle_per_host(a.max_idle_per_host))
         .expect_continue_timeout(Duration::from_millis(a.expect_100_timeout))
-        .max_redirects(if a.location { a.max_redirs } else { 0 })
+        .max_redirects(match (a.location, a.max_redirs) {
+            (false, _) => 0,
+            // curl's -1: no limit.
+            (true, n) => u32::try_from(n).unwrap_or(u32::MAX),
+        })
         .tls_session_resumption(a.tls_resume);
     // As in curl, 0 means no limit (`--connect-timeout 0`: the default one).
     if let Some(s) = a.connect_timeout.filter(|s| *s != 0.0) {

@@ -133,3 +133,23 @@ async fn output_file_that_cannot_be_created_is_not_reported_as_saved() {
         run.stdout
     );
 }
+
+/// curl: `--max-redirs -1` means no limit; below -1 is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_redirs_minus_one_means_no_limit() {
+    let srv = redirecting_server().await;
+    let run1 = run([
+        srv.url("/old").as_str(),
+        "-L",
+        "--max-redirs",
+        "-1",
+        "--events",
+        "ndjson",
+    ])
+    .await;
+    assert_eq!(run1.code, Some(0), "{run1:?}");
+    let evs = events(&run1);
+    assert_eq!(result_of(&evs, 0)["status"], 200, "{run1:?}");
+    let run2 = run([srv.url("/old").as_str(), "-L", "--max-redirs", "-2"]).await;
+    assert_eq!(run2.code, Some(2), "{run2:?}");
+}
