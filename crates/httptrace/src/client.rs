@@ -488,7 +488,7 @@ impl ClientBuilder {
                     max_conns_per_host: self.max_conns_per_host,
                 }),
                 dialer,
-                h2: crate::h2::H2Pool::default(),
+                h2: crate::h2::H2Pool::new(self.idle_timeout),
             }),
         })
     }
@@ -593,7 +593,11 @@ impl Client {
             let call = Call {
                 client: &self.inner,
                 t: &t,
-                deadline: self.inner.cfg.timeout.map(|d| Instant::now() + d),
+                deadline: self
+                    .inner
+                    .cfg
+                    .timeout
+                    .and_then(crate::deadline::deadline_after),
             };
             // Kept for the timeout error only: the URL asked for, not the last redirect's.
             let url = call.deadline.map(|_| parts.uri.clone());

@@ -11,6 +11,12 @@ use std::task::{Context, Poll};
 
 use tokio::time::{Instant, Sleep};
 
+/// The instant `d` from now, or `None` (no deadline) when that is beyond what an `Instant` can
+/// hold: a timeout of `Duration::MAX` means no limit rather than an overflow panic.
+pub(crate) fn deadline_after(d: std::time::Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
+}
+
 pin_project_lite::pin_project! {
     /// `fut` with an optional deadline: `None` when the deadline passes first. Without a
     /// deadline no timer is registered (tokio's `timeout_at` always registers one).

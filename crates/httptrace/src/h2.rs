@@ -55,6 +55,9 @@ const CONN_WINDOW: u32 = 1 << 30;
 #[derive(Default)]
 pub(crate) struct H2Pool {
     state: Mutex<PoolState>,
+    /// A connection with no stream open for longer than this is not handed out again (the
+    /// client's `idle_timeout`, Go's `IdleConnTimeout`, which HTTP/2 connections obey too).
+    idle_timeout: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -87,8 +90,7 @@ struct Shared {
 
 struct Streams {
     open: usize,
-    /// When `open` last dropped to 0 (read only for a traced request's `idle_time`, so the
-    /// clock is not read per stream).
+    /// When `open` last dropped to 0: a traced request's `idle_time`, and the idle timeout.
     idle_since: Option<Instant>,
 }
 
@@ -112,6 +114,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl H2Pool {
+    /// An empty pool whose connections expire after `idle_timeout` without a stream.
+    pub(crate) fn new(idle_timeout: Option<Duration>) -> H2Pool {
+        H2Pool {
+            state: Mutex::default(),
+            idle_timeout,
+        }
+    }
+
     /// The dial in progress for `key`, if any: its receiver ends when that dial does.
     pub(crate) fn dial_in_progress(&self, key: &PoolKey) -> Option<watch::Receiver<()>> {
         lock(&self.state).dialing.get(key).cloned()
@@ -143,7 +153,8 @@ impl H2Pool {
     pub(crate) fn find(&self, key: &PoolKey) -> Option<H2Conn> {
         let mut st = lock(&self.state);
         let list = st.conns.get_mut(key)?;
-        list.retain(|c| c.is_usable());
+        let idle_timeout = self.idle_timeout;
+        list.retain(|c| c.is_usable() && !c.idle_expired(idle_timeout));
         let c = list.first().cloned();
         if list.is_empty() {
             st.conns.remove(key);
@@ -232,6 +243,22 @@ impl H2Conn {
             }
             _ => true,
         }
+    }
+
+    /// No stream open for longer than `timeout`: marked closed, never handed out again (its
+    /// connection ends when the last handle on it is dropped).
+    fn idle_expired(&self, timeout: Option<Duration>) -> bool {
+        let Some(max) = timeout else {
+            return false;
+        };
+        let expired = {
+            let s = lock(&self.shared.streams);
+            s.open == 0 && s.idle_since.is_some_and(|t| t.elapsed() > max)
+        };
+        if expired {
+            self.mark_closed();
+        }
+        expired
     }
 
     fn mark_closed(&self) {

@@ -80,7 +80,7 @@ impl ConnectConfig {
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn new(timeout: Option<Duration>, fallback_delay: Option<Duration>) -> Self {
         ConnectConfig {
-            deadline: timeout.map(|t| Instant::now() + t),
+            deadline: timeout.and_then(crate::deadline::deadline_after),
             fallback_delay,
         }
     }

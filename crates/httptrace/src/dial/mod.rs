@@ -218,7 +218,10 @@ impl Dialer {
         alpn: AlpnMode,
         tracer: &Tracer,
     ) -> Result<Dialed, Error> {
-        let deadline = self.cfg.connect_timeout.map(|t| Instant::now() + t);
+        let deadline = self
+            .cfg
+            .connect_timeout
+            .and_then(crate::deadline::deadline_after);
         // The handshake's timer, registered beside the connect's (see `EarlyTimer`).
         let tls_timer = if route.scheme == Scheme::Https {
             self.cfg.tls.early_timer()
@@ -389,7 +392,7 @@ impl Dialer {
         F: std::future::Future<Output = Result<Stream, Error>>,
     {
         let t = self.cfg.proxy_connect_timeout;
-        match Deadline::new(fut, Some(Instant::now() + t)).await {
+        match Deadline::new(fut, crate::deadline::deadline_after(t)).await {
             Some(r) => r,
             None => Err(Error::with(
                 Kind::Timeout(TimeoutKind::Connect),

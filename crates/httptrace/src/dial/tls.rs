@@ -34,7 +34,6 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 use rustls_pki_types::pem::PemObject;
-use tokio::time::Instant;
 
 use crate::deadline::{Deadline, EarlyTimer};
 use crate::dial::resolve::parse_ip_literal;
@@ -359,7 +358,8 @@ impl TlsConnector {
     /// before its connect (see [`EarlyTimer`]); `None` without a handshake timeout.
     pub(crate) fn early_timer(&self) -> Option<EarlyTimer> {
         self.handshake_timeout
-            .map(|t| EarlyTimer::register(Instant::now() + t))
+            .and_then(crate::deadline::deadline_after)
+            .map(EarlyTimer::register)
     }
 
     async fn handshake_traced(
@@ -415,7 +415,7 @@ impl TlsConnector {
         };
         let connecting = BoxedConnect::start(config, name, stream);
         let timeout = self.handshake_timeout;
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(crate::deadline::deadline_after);
         let bounded = match (timer, deadline) {
             (Some(timer), Some(d)) => timer.bound(connecting, d).await,
             (_, d) => Deadline::new(connecting, d).await,
