@@ -1085,7 +1085,10 @@ impl<'c> Call<'c> {
                 response_header_timeout: cfg.response_header_timeout,
                 limits: &cfg.limits,
             };
-            match round_trip(&mut conn, req, t).await {
+            let mut canceled = crate::h1::round_trip::CancelReport::new(t, &conn);
+            let rt = round_trip(&mut conn, req, t, &canceled.writing).await;
+            canceled.disarm();
+            match rt {
                 Ok(r) => {
                     t.got_response_headers(&ResponseHeadersInfo {
                         status: r.head.status,

@@ -839,6 +839,9 @@ pub enum CloseReason {
     PoolClosed,
     /// Keep-alive is disabled.
     KeepAliveDisabled,
+    /// The request using it was canceled (its future dropped) or ran out of time before its
+    /// response head was read: the connection is out of step and is closed.
+    Canceled,
 }
 
 /// Payload of `conn_closed`.

@@ -8,6 +8,8 @@
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -23,7 +25,7 @@ use super::conn::H1Conn;
 use crate::body::BodyKind;
 use crate::error::{msg, Error, Kind, TimeoutKind};
 use crate::stream::Stream;
-use crate::trace::{HeaderValues, Tracer, WroteRequestInfo};
+use crate::trace::{CloseReason, ConnClosedInfo, ConnInfo, HeaderValues, Tracer, WroteRequestInfo};
 
 /// Largest body copied into the head buffer so head and body leave in one write.
 const COPY_BODY_MAX: usize = 16 * 1024;
@@ -87,17 +89,71 @@ impl AttemptError {
     }
 }
 
+/// Reports an attempt dropped before [`round_trip`] returned (the call's future dropped, or
+/// the call's deadline), which drops its connection too, as Go's `persistConn` reports it:
+/// `wrote_request` with the error if the request was still being written, and (beyond Go)
+/// `conn_closed`. Disarm it once `round_trip` returned.
+pub(crate) struct CancelReport<'t> {
+    t: &'t Tracer,
+    /// The connection's facts, when a trace listens.
+    conn: Option<Arc<ConnInfo>>,
+    /// The request is being written: from `wrote_headers` until its write ended.
+    pub(crate) writing: AtomicBool,
+    armed: bool,
+}
+
+impl<'t> CancelReport<'t> {
+    pub(crate) fn new(t: &'t Tracer, conn: &H1Conn) -> CancelReport<'t> {
+        CancelReport {
+            t,
+            conn: t.is_active().then(|| conn.info.clone()),
+            writing: AtomicBool::new(false),
+            armed: true,
+        }
+    }
+
+    pub(crate) fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for CancelReport<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if self.writing.load(Ordering::Relaxed) {
+            self.t.wrote_request(&WroteRequestInfo {
+                err: Some(Error::with(
+                    Kind::Canceled,
+                    msg("request canceled while it was being written"),
+                )),
+            });
+        }
+        if let Some(info) = self.conn.take() {
+            self.t.conn_closed(&ConnClosedInfo {
+                conn: (*info).clone(),
+                reason: CloseReason::Canceled,
+            });
+        }
+    }
+}
+
 /// Go's `persistConn.roundTrip` for one attempt. On success the connection is positioned at the
 /// start of the response body.
 ///
 /// Not an `async fn`, whose state would hold `req` twice (the argument, and the local it is
 /// moved to): the block below captures it once and uses its fields in place. What only
 /// writing the head needs lives in an inner block, which ends before the first await.
+///
+/// `writing` is set from `wrote_headers` until the request's write ended (left set when the
+/// response body is to finish it), for the caller's [`CancelReport`].
 #[allow(clippy::manual_async_fn)] // not an `async fn` on purpose: see above
 pub(crate) fn round_trip<'a>(
     conn: &'a mut H1Conn,
     req: H1Request<'a>,
     t: &'a Tracer,
+    writing: &'a AtomicBool,
 ) -> impl Future<Output = Result<H1Response, AttemptError>> + 'a {
     async move {
         let mut ex = {
@@ -124,6 +180,7 @@ pub(crate) fn round_trip<'a>(
                 return Err(AttemptError::new(err, Progress::NothingWritten));
             }
             t.wrote_headers();
+            writing.store(true, Ordering::Relaxed);
             Exchange::new(conn, body, framing, req.expect_continue, req.limits, t)
         };
 
@@ -190,6 +247,8 @@ pub(crate) fn round_trip<'a>(
             ex.body_withheld = true;
             t.wrote_request(&WroteRequestInfo { err: None });
         }
+        // The write ended, unless the response body is to finish it.
+        writing.store(continuing, Ordering::Relaxed);
 
         // ---- read the response head (Go: readLoop -> readResponse), bounded by the header timeout
         if ex.final_head.is_none() {
