@@ -277,7 +277,10 @@ impl ClientBuilder {
         self.max_idle = n;
         self
     }
-    /// Idle connections older than this are closed instead of reused (default 90 s).
+    /// Idle connections older than this are closed (default 90 s; Go's `IdleConnTimeout`):
+    /// HTTP/1.1 ones by a timer task as they pass it (and never handed out after it), HTTP/2
+    /// ones (no stream open for that long) are not handed out again and close with their last
+    /// handle. `Duration::MAX` or `None`: kept until the server closes them.
     pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
         self.idle_timeout = d;
         self

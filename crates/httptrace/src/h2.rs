@@ -155,29 +155,44 @@ impl H2Pool {
         let list = st.conns.get_mut(key)?;
         let idle_timeout = self.idle_timeout;
         list.retain(|c| c.is_usable() && !c.idle_expired(idle_timeout));
-        let c = list.first().cloned();
+        // Go's default (StrictMaxConcurrentStreams off): a connection at the server's stream
+        // limit takes no new request; another one is dialed.
+        let c = list.iter().find(|c| c.has_stream_room()).cloned();
         if list.is_empty() {
             st.conns.remove(key);
         }
         c
     }
 
-    fn insert(&self, key: &PoolKey, conn: H2Conn) {
-        lock(&self.state)
-            .conns
-            .entry(key.clone())
-            .or_default()
-            .push(conn);
+    /// Pool a new connection, unless one that can take the request is already there (two
+    /// dials for one key raced): then that one is used and the new one closed, as Go's
+    /// `addConnIfNeeded` does.
+    fn insert_or_shared(&self, key: &PoolKey, conn: H2Conn) -> H2Conn {
+        let mut st = lock(&self.state);
+        let list = st.conns.entry(key.clone()).or_default();
+        let idle_timeout = self.idle_timeout;
+        list.retain(|c| c.is_usable() && !c.idle_expired(idle_timeout));
+        if let Some(existing) = list.iter().find(|c| c.has_stream_room()) {
+            return existing.clone();
+        }
+        list.push(conn.clone());
+        conn
     }
 
     /// Forget every connection; streams in flight finish, then the connections close.
     pub(crate) fn close_idle(&self) {
         let mut st = lock(&self.state);
-        for (_, list) in st.conns.drain() {
-            for c in list {
-                c.shared.closed.store(true, Ordering::Release);
-            }
+        // Go's closeIfIdle: a connection with streams in flight stays, and keeps being shared.
+        for list in st.conns.values_mut() {
+            list.retain(|c| {
+                let busy = lock(&c.shared.streams).open > 0;
+                if !busy {
+                    c.mark_closed();
+                }
+                busy
+            });
         }
+        st.conns.retain(|_, list| !list.is_empty());
     }
 }
 
@@ -228,8 +243,15 @@ impl H2Conn {
         &self.shared.target_host_port
     }
 
+    /// Fewer streams open than the server's `SETTINGS_MAX_CONCURRENT_STREAMS`.
+    fn has_stream_room(&self) -> bool {
+        let open = lock(&self.shared.streams).open;
+        open < self.shared.send.current_max_send_streams()
+    }
+
     /// Not closed, and the h2 connection accepts new streams (no GOAWAY, no error). A
-    /// connection at its stream limit is still usable: the request waits for a slot.
+    /// connection at its stream limit is usable (its streams go on) but takes no new request
+    /// ([`H2Pool::find`] passes it over).
     fn is_usable(&self) -> bool {
         if self.shared.closed.load(Ordering::Acquire) {
             return false;
@@ -293,6 +315,11 @@ pub(crate) async fn connect(
     let mut slot = slot;
     let mut waited = false;
     loop {
+        // A connection that appeared meanwhile (after a wait for a connection slot, or made by
+        // a dial this request joined) serves it; its slot, if any, is released.
+        if let Some(c) = client.h2.checkout(key, t) {
+            return Ok(Connected::H2(c));
+        }
         // Either join the dial in progress for this key, or become its dialer.
         let joined: Result<watch::Receiver<()>, Option<watch::Sender<()>>> = if waited {
             Err(None)
@@ -375,9 +402,11 @@ async fn dial_h2(
             _slot: slot,
         }),
     };
-    if client.cfg.keep_alive {
-        client.h2.insert(key, conn.clone());
-    }
+    let conn = if client.cfg.keep_alive {
+        client.h2.insert_or_shared(key, conn)
+    } else {
+        conn
+    };
     conn.acquire(t);
     Ok(Connected::H2(conn))
 }

@@ -109,6 +109,9 @@ struct State {
     total_idle: usize,
     /// Go's `closeIdle`: set by `close_idle_connections`, cleared by the next checkout.
     close_idle: bool,
+    /// A task closes idle connections as they pass the idle timeout (Go arms a timer per idle
+    /// connection, `closeConnIfStillIdle`); it ends when nothing is left idle.
+    sweeping: bool,
 }
 
 /// The pool's state for one key.
@@ -364,14 +367,16 @@ impl Pool {
         let refused = {
             let mut guard = self.lock();
             let st = &mut *guard;
-            if st.close_idle {
-                Some((Error::new(Kind::PoolClosed), conn, CloseReason::PoolClosed))
+            let close_idle = st.close_idle;
+            // One lookup: the key's entry holds its waiters and its idle list.
+            let k = st.key_mut_owned(key);
+            // Hand it to a request waiting for a slot or for a dial, if any still waits (Go's
+            // tryPutIdleConn does that before it looks at closeIdle).
+            let mut pending = Some(conn);
+            hand_over(k, &mut pending, &mut late_guards);
+            if close_idle {
+                pending.map(|c| (Error::new(Kind::PoolClosed), c, CloseReason::PoolClosed))
             } else {
-                // One lookup: the key's entry holds its waiters and its idle list.
-                let k = st.key_mut_owned(key);
-                // Hand it to a request waiting for a slot or for a dial, if any still waits.
-                let mut pending = Some(conn);
-                hand_over(k, &mut pending, &mut late_guards);
                 match pending {
                     None => None,
                     Some(conn)
@@ -390,6 +395,9 @@ impl Pool {
                             since: Instant::now(),
                         });
                         st.total_idle += 1;
+                        if !st.sweeping && self.shared.cfg.idle_timeout.is_some() {
+                            st.sweeping = self.start_sweeper();
+                        }
                         if st.total_idle > self.shared.cfg.max_idle {
                             evicted = evict_oldest(st);
                         }
@@ -413,6 +421,24 @@ impl Pool {
                 ConnOutcome::Closed
             }
         }
+    }
+
+    /// Spawn the task that closes connections idle longer than the idle timeout, on the
+    /// current runtime (none when called outside one: a checkout still refuses them).
+    fn start_sweeper(&self) -> bool {
+        let Some(timeout) = self.shared.cfg.idle_timeout else {
+            return false;
+        };
+        // A timeout no instant can reach (`Duration::MAX`) never expires anything.
+        if Instant::now().checked_add(timeout).is_none() {
+            return false;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        let pool = Arc::downgrade(&self.shared);
+        rt.spawn(sweep_idle(pool, timeout));
+        true
     }
 
     /// Place a connection nobody asked for (a dial whose requester went elsewhere) in the pool
@@ -571,6 +597,46 @@ fn evict_oldest(st: &mut State) -> Option<H1Conn> {
     let ic = st.keys.get_mut(&k)?.idle.remove(i);
     st.total_idle -= 1;
     Some(ic.conn)
+}
+
+/// Close idle connections as they pass `timeout`, until none is idle or the pool is gone.
+async fn sweep_idle(pool: Weak<Shared>, timeout: Duration) {
+    loop {
+        let (expired, next) = {
+            let Some(shared) = pool.upgrade() else {
+                return;
+            };
+            let pool = Pool { shared };
+            let mut st = pool.lock();
+            let now = Instant::now();
+            let mut expired = Vec::new();
+            let mut oldest: Option<Instant> = None;
+            for k in st.keys.values_mut() {
+                // Oldest first: the expired ones are a prefix.
+                let n = k
+                    .idle
+                    .iter()
+                    .take_while(|ic| now.saturating_duration_since(ic.since) >= timeout)
+                    .count();
+                expired.extend(k.idle.drain(..n).map(|ic| ic.conn));
+                if let Some(first) = k.idle.first() {
+                    oldest = Some(oldest.map_or(first.since, |o| o.min(first.since)));
+                }
+            }
+            st.total_idle -= expired.len();
+            if oldest.is_none() {
+                st.sweeping = false;
+            }
+            (expired, oldest)
+        };
+        for c in expired {
+            close_conn(c, CloseReason::IdleTimeout, &Tracer::none());
+        }
+        match next.and_then(|since| since.checked_add(timeout)) {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => return,
+        }
+    }
 }
 
 /// Close a connection and report it.
