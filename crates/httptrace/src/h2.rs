@@ -153,11 +153,7 @@ impl H2Pool {
     pub(crate) fn find(&self, key: &PoolKey) -> Option<H2Conn> {
         let mut st = lock(&self.state);
         let list = st.conns.get_mut(key)?;
-        let idle_timeout = self.idle_timeout;
-        list.retain(|c| c.is_usable() && !c.idle_expired(idle_timeout));
-        // Go's default (StrictMaxConcurrentStreams off): a connection at the server's stream
-        // limit takes no new request; another one is dialed.
-        let c = list.iter().find(|c| c.has_stream_room()).cloned();
+        let c = pick(list, self.idle_timeout);
         if list.is_empty() {
             st.conns.remove(key);
         }
@@ -170,10 +166,8 @@ impl H2Pool {
     fn insert_or_shared(&self, key: &PoolKey, conn: H2Conn) -> H2Conn {
         let mut st = lock(&self.state);
         let list = st.conns.entry(key.clone()).or_default();
-        let idle_timeout = self.idle_timeout;
-        list.retain(|c| c.is_usable() && !c.idle_expired(idle_timeout));
-        if let Some(existing) = list.iter().find(|c| c.has_stream_room()) {
-            return existing.clone();
+        if let Some(existing) = pick(list, self.idle_timeout) {
+            return existing;
         }
         list.push(conn.clone());
         conn
@@ -194,6 +188,35 @@ impl H2Pool {
         }
         st.conns.retain(|_, list| !list.is_empty());
     }
+}
+
+/// Drop the connections of `list` that can take no request again (closed, GOAWAY, idle past
+/// `idle_timeout`) and pick one with room for a stream: Go's default
+/// (StrictMaxConcurrentStreams off) passes over a connection at the server's stream limit, and
+/// another one is dialed.
+fn pick(list: &mut Vec<H2Conn>, idle_timeout: Option<Duration>) -> Option<H2Conn> {
+    let mut found = None;
+    list.retain(|c| match c.availability(idle_timeout) {
+        Availability::Gone => false,
+        Availability::Full => true,
+        Availability::Room => {
+            if found.is_none() {
+                found = Some(c.clone());
+            }
+            true
+        }
+    });
+    found
+}
+
+/// What a pooled connection can do for a new request.
+enum Availability {
+    /// Nothing: closed, refused by the server, or idle past the idle timeout.
+    Gone,
+    /// Its streams go on, but it is at the server's SETTINGS_MAX_CONCURRENT_STREAMS.
+    Full,
+    /// It takes a new stream.
+    Room,
 }
 
 impl H2Conn {
@@ -243,15 +266,35 @@ impl H2Conn {
         &self.shared.target_host_port
     }
 
-    /// Fewer streams open than the server's `SETTINGS_MAX_CONCURRENT_STREAMS`.
-    fn has_stream_room(&self) -> bool {
-        let open = lock(&self.shared.streams).open;
-        open < self.shared.send.current_max_send_streams()
+    /// One look at the stream count decides idle expiry and room; h2's own lock (for the
+    /// server's stream limit) is taken only when streams are open.
+    fn availability(&self, idle_timeout: Option<Duration>) -> Availability {
+        if !self.is_usable() {
+            return Availability::Gone;
+        }
+        let (open, idle_since) = {
+            let s = lock(&self.shared.streams);
+            (s.open, s.idle_since)
+        };
+        if open == 0 {
+            let expired =
+                matches!((idle_timeout, idle_since), (Some(max), Some(t)) if t.elapsed() > max);
+            if expired {
+                self.mark_closed();
+                return Availability::Gone;
+            }
+            return Availability::Room;
+        }
+        if open < self.shared.send.current_max_send_streams() {
+            Availability::Room
+        } else {
+            Availability::Full
+        }
     }
 
     /// Not closed, and the h2 connection accepts new streams (no GOAWAY, no error). A
     /// connection at its stream limit is usable (its streams go on) but takes no new request
-    /// ([`H2Pool::find`] passes it over).
+    /// (see [`pick`]).
     fn is_usable(&self) -> bool {
         if self.shared.closed.load(Ordering::Acquire) {
             return false;
@@ -265,22 +308,6 @@ impl H2Conn {
             }
             _ => true,
         }
-    }
-
-    /// No stream open for longer than `timeout`: marked closed, never handed out again (its
-    /// connection ends when the last handle on it is dropped).
-    fn idle_expired(&self, timeout: Option<Duration>) -> bool {
-        let Some(max) = timeout else {
-            return false;
-        };
-        let expired = {
-            let s = lock(&self.shared.streams);
-            s.open == 0 && s.idle_since.is_some_and(|t| t.elapsed() > max)
-        };
-        if expired {
-            self.mark_closed();
-        }
-        expired
     }
 
     fn mark_closed(&self) {
