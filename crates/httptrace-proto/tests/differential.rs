@@ -398,7 +398,6 @@ proptest! {
     }
 }
 
-// ======================= Bugs found by the review (fail on current code) =======================
 // ======================= Bugs found by a review (each failed before its fix) =======================
 /// Encoder::finish_with_trailers writes framing fields (Content-Length,
 /// Transfer-Encoding, Trailer) into the trailer section. Go refuses such a

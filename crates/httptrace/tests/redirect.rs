@@ -105,7 +105,7 @@ async fn delete_301_becomes_get() {
     );
 }
 
-/// Controls that pass: POST 302 -> GET, HEAD 303 -> HEAD, POST 307 keeps method and body.
+/// Go's rules: POST 302 -> GET, HEAD 303 -> HEAD, POST 307 keeps method and body.
 #[tokio::test]
 async fn method_rules() {
     let srv = server(|r| match r.path() {
@@ -331,7 +331,7 @@ async fn location_with_space_is_followed() {
     assert_eq!(targets[1], "/a%20b");
 }
 
-/// Controls: relative, dot segments, query-only.
+/// Location forms: relative, dot segments, query-only.
 #[tokio::test]
 async fn location_forms() {
     assert_eq!(follow_to("/a/b/c", "../d?e=1").await.1[1], "/a/d?e=1");
@@ -362,7 +362,7 @@ async fn invalid_location_is_an_error() {
 // Limits, loop, connection reuse
 // ------------------------------------------------------------------------------------------
 
-/// Control (documents current behaviour): `max_redirects(10)` follows 10 redirects (11
+/// Documents the limit as implemented: `max_redirects(10)` follows 10 redirects (11
 /// requests). Go's defaultCheckRedirect (`len(via) >= 10`) sends 10 requests and fails on the
 /// 10th redirect response; the builder documents "follow at most n", so this is not counted
 /// as a bug here.
@@ -530,7 +530,7 @@ async fn empty_location_at_limit_returns_response() {
     );
 }
 
-/// Control: the trace of a redirect chain.
+/// The trace of a redirect chain.
 #[tokio::test]
 async fn redirect_trace_events() {
     let srv = server(|r| match r.path() {
