@@ -52,6 +52,9 @@ pub(crate) struct Pool {
 struct Shared {
     cfg: PoolConfig,
     state: Mutex<State>,
+    /// The idle timeout when a sweeper can act on it (one an `Instant` can reach: not
+    /// `Duration::MAX`), decided once.
+    sweep_after: Option<Duration>,
 }
 
 /// One request's dial, shared by the dial task, the request's waiter entry and the pool.
@@ -218,6 +221,9 @@ impl Pool {
     pub(crate) fn new(cfg: PoolConfig) -> Pool {
         Pool {
             shared: Arc::new(Shared {
+                sweep_after: cfg
+                    .idle_timeout
+                    .filter(|t| Instant::now().checked_add(*t).is_some()),
                 cfg,
                 state: Mutex::new(State::default()),
             }),
@@ -395,7 +401,7 @@ impl Pool {
                             since: Instant::now(),
                         });
                         st.total_idle += 1;
-                        if !st.sweeping && self.shared.cfg.idle_timeout.is_some() {
+                        if !st.sweeping && self.shared.sweep_after.is_some() {
                             st.sweeping = self.start_sweeper();
                         }
                         if st.total_idle > self.shared.cfg.max_idle {
@@ -426,13 +432,9 @@ impl Pool {
     /// Spawn the task that closes connections idle longer than the idle timeout, on the
     /// current runtime (none when called outside one: a checkout still refuses them).
     fn start_sweeper(&self) -> bool {
-        let Some(timeout) = self.shared.cfg.idle_timeout else {
+        let Some(timeout) = self.shared.sweep_after else {
             return false;
         };
-        // A timeout no instant can reach (`Duration::MAX`) never expires anything.
-        if Instant::now().checked_add(timeout).is_none() {
-            return false;
-        }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return false;
         };
